@@ -93,6 +93,7 @@ type dirState struct {
 
 // linkParams is a resolved Link, ready to apply.
 type linkParams struct {
+	src        Link // the effective link, defaults written out
 	mtu        int
 	blackhole  bool
 	flapPeriod time.Duration
@@ -211,7 +212,7 @@ func (s *Shaper) SetProfile(p *Profile) error {
 }
 
 func compileLink(l *Link) *linkParams {
-	lp := &linkParams{loss: newLossModel(l.Loss), jitter: newJitter(l.Delay)}
+	lp := &linkParams{src: *l.resolved(), loss: newLossModel(l.Loss), jitter: newJitter(l.Delay)}
 	if l.MTU != nil {
 		lp.mtu = *l.MTU
 	}
@@ -259,6 +260,35 @@ func (d *dirState) at(t time.Duration) (*linkParams, int, time.Duration) {
 		}
 	}
 	return d.base, -1, 0
+}
+
+// linkAt returns what is in force in direction dir at now: the compiled
+// link (its src is the effective Link), the phase index (-1 for the base)
+// and the offset of the phase's start from the epoch. It is for adapters
+// that interpret the profile themselves, such as the TCP proxy.
+func (s *Shaper) linkAt(now time.Time, dir Direction) (lp *linkParams, phase int, offset, phaseStart time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	offset = now.Sub(s.epoch)
+	lp, phase, phaseStart = s.dirs[dir&1].at(offset)
+	return lp, phase, offset, phaseStart
+}
+
+// nextChange returns the offset of the first phase boundary after offset t
+// in direction dir, or -1 when none follows: when what linkAt returns can
+// next change (flaps aside).
+func (s *Shaper) nextChange(t time.Duration, dir Direction) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ph := range s.dirs[dir&1].phases {
+		if ph.start > t {
+			return ph.start
+		}
+		if ph.end > t {
+			return ph.end
+		}
+	}
+	return -1
 }
 
 // ipUDPHeader is what an IP packet adds to the payload the adapters see.

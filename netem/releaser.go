@@ -1,0 +1,163 @@
+package netem
+
+import (
+	"container/heap"
+	"sync"
+	"time"
+)
+
+// releaser is netem's timer queue: it hands each item to deliver at its due
+// time, in due order (ties in the order scheduled), from one goroutine that
+// it owns. The adapters use one per direction. Inside a synctest bubble its
+// timer is virtual.
+type releaser[T any] struct {
+	clock   Clock
+	deliver func(T) // called on the releaser's goroutine, never concurrently
+
+	mu     sync.Mutex
+	items  relHeap[T] // guarded by mu
+	seq    uint64     // guarded by mu
+	closed bool       // guarded by mu
+
+	wake chan struct{} // capacity 1: "the head may have changed"
+	quit chan struct{}
+	done chan struct{}
+}
+
+type relItem[T any] struct {
+	at  time.Time
+	seq uint64
+	v   T
+}
+
+type relHeap[T any] []relItem[T]
+
+func (h relHeap[T]) Len() int { return len(h) }
+func (h relHeap[T]) Less(i, j int) bool {
+	if !h[i].at.Equal(h[j].at) {
+		return h[i].at.Before(h[j].at)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h relHeap[T]) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *relHeap[T]) Push(x any)   { *h = append(*h, x.(relItem[T])) }
+func (h *relHeap[T]) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	var zero relItem[T]
+	old[len(old)-1] = zero
+	*h = old[:len(old)-1]
+	return it
+}
+
+func newReleaser[T any](clock Clock, deliver func(T)) *releaser[T] {
+	r := &releaser[T]{
+		clock:   clock,
+		deliver: deliver,
+		wake:    make(chan struct{}, 1),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	go r.run()
+	return r
+}
+
+// schedule queues v for at. It reports false after close.
+func (r *releaser[T]) schedule(at time.Time, v T) bool {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return false
+	}
+	r.seq++
+	heap.Push(&r.items, relItem[T]{at: at, seq: r.seq, v: v})
+	head := r.items[0].seq == r.seq
+	r.mu.Unlock()
+	if head {
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// idle reports whether nothing is waiting, so that a packet due now may be
+// delivered inline without overtaking a queued one.
+func (r *releaser[T]) idle() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.items) == 0
+}
+
+// pending returns how many items wait.
+func (r *releaser[T]) pending() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.items)
+}
+
+func (r *releaser[T]) run() {
+	defer close(r.done)
+	timer := r.clock.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var due []T
+	for {
+		r.mu.Lock()
+		var wait time.Duration = -1
+		due = due[:0]
+		now := r.clock.Now()
+		for len(r.items) > 0 {
+			head := r.items[0]
+			if d := head.at.Sub(now); d > 0 {
+				wait = d
+				break
+			}
+			heap.Pop(&r.items)
+			due = append(due, head.v)
+		}
+		r.mu.Unlock()
+		for i, v := range due {
+			r.deliver(v)
+			var zero T
+			due[i] = zero // let the payload go
+		}
+		if len(due) > 0 {
+			continue // delivering took time: look again before sleeping
+		}
+		if wait >= 0 {
+			timer.Reset(wait)
+		}
+		select {
+		case <-r.quit:
+			return
+		case <-r.wake:
+		case <-timer.C():
+		}
+		timer.Stop()
+	}
+}
+
+// close stops the goroutine and waits for it; items still queued are
+// discarded and returned, for the owner to count. It is idempotent.
+func (r *releaser[T]) close() []T {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		<-r.done
+		return nil
+	}
+	r.closed = true
+	r.mu.Unlock()
+	close(r.quit)
+	<-r.done
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	left := make([]T, 0, len(r.items))
+	for _, it := range r.items {
+		left = append(left, it.v)
+	}
+	r.items = nil
+	return left
+}
