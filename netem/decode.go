@@ -28,12 +28,27 @@ func (d *decoder) mapping(n *node, path string, fields map[string]fieldFn) {
 		fp := joinField(path, k.scalar)
 		fn, ok := fields[k.scalar]
 		if !ok {
-			d.addAt(k.line, k.col, fp, "unknown field (want one of: "+strings.Join(sortedKeys(fields), ", ")+")")
+			msg := "unknown field (want one of: " + strings.Join(sortedKeys(fields), ", ") + ")"
+			if h, ok := fieldHints[k.scalar]; ok {
+				msg += "; " + h
+			}
+			d.addAt(k.line, k.col, fp, msg)
 			continue
 		}
 		d.pos.set(fp, k.line, k.col)
 		fn(n.vals[i], fp)
 	}
+}
+
+// fieldHints answer the misplacements and other tools' names people bring.
+var fieldHints = map[string]string{
+	"queue":     "queue belongs under rate: {bitrate: ..., queue: ...}",
+	"jitter":    "jitter belongs under delay: {time: ..., jitter: ...}",
+	"latency":   "netem calls it delay",
+	"bandwidth": "netem calls it rate",
+	"limit":     "a queue limit is rate.queue.packets or rate.queue.bytes",
+	"gap":       "gap belongs under reorder: {probability: ..., gap: ...}",
+	"overhead":  "overhead belongs under rate",
 }
 
 func sortedKeys(m map[string]fieldFn) []string {
@@ -179,7 +194,20 @@ func (d *decoder) linkFields(l *Link) map[string]fieldFn {
 	}
 }
 
+// shorthandOrMapping records that n (a list or nothing) is neither the
+// field's scalar shorthand nor its mapping form.
+func (d *decoder) shorthandOrMapping(n *node, path, shorthand string) bool {
+	if n.kind == scalarNode || n.kind == mapNode {
+		return true
+	}
+	d.addAt(n.line, n.col, path, "want "+shorthand+" or a mapping, got "+n.describe())
+	return false
+}
+
 func (d *decoder) delay(n *node, path string) *Delay {
+	if !d.shorthandOrMapping(n, path, `a duration such as "50ms"`) {
+		return nil
+	}
 	if n.kind == scalarNode { // shorthand: delay: 50ms
 		if t, ok := d.duration(n, path); ok {
 			return &Delay{Time: t}
@@ -201,6 +229,9 @@ func (d *decoder) delay(n *node, path string) *Delay {
 }
 
 func (d *decoder) loss(n *node, path string) *Loss {
+	if !d.shorthandOrMapping(n, path, `a percentage such as "1%"`) {
+		return nil
+	}
 	if n.kind == scalarNode { // shorthand: loss: 1%
 		if r, ok := d.percent(n, path); ok {
 			return &Loss{Model: Bernoulli, Rate: &r}
@@ -232,6 +263,9 @@ func (d *decoder) loss(n *node, path string) *Loss {
 }
 
 func (d *decoder) reorder(n *node, path string) *Reorder {
+	if !d.shorthandOrMapping(n, path, `a percentage such as "25%"`) {
+		return nil
+	}
 	if n.kind == scalarNode { // shorthand: reorder: 25%
 		if pr, ok := d.percent(n, path); ok {
 			return &Reorder{Probability: pr}
@@ -260,6 +294,9 @@ func (d *decoder) bitrate(n *node, path string) (Bitrate, bool) {
 }
 
 func (d *decoder) rate(n *node, path string) *Rate {
+	if !d.shorthandOrMapping(n, path, `a bit rate such as "2Mbit"`) {
+		return nil
+	}
 	if n.kind == scalarNode { // shorthand: rate: 2Mbit
 		if b, ok := d.bitrate(n, path); ok {
 			return &Rate{Bitrate: b}
@@ -280,6 +317,9 @@ func (d *decoder) rate(n *node, path string) *Rate {
 }
 
 func (d *decoder) queue(n *node, path string) *Queue {
+	if !d.shorthandOrMapping(n, path, "a number of packets") {
+		return nil
+	}
 	if n.kind == scalarNode { // shorthand: queue: 50 (packets)
 		if pk, ok := d.integer(n, path, 1, math.MaxInt32); ok {
 			return &Queue{Packets: pk}

@@ -252,7 +252,6 @@ func (li lineIndex) pos(off int64) (line, col int) {
 // posError is a problem at a position, before the file name is known.
 type posError struct {
 	line, col int
-	field     string
 	msg       string
 }
 

@@ -41,10 +41,9 @@ func ParseProfile(file string, data []byte) (*Profile, error) {
 	d := &decoder{problems: problems{file: file, pos: &positions{file: file}}}
 	p := d.profile(root)
 	p.pos = d.pos
-	if len(d.errs) > 0 {
-		return nil, d.err()
-	}
-	if err := p.Validate(); err != nil {
+	// Validate even after decoding problems, so that one run reports all.
+	p.validateInto(&d.problems)
+	if err := d.err(); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -46,17 +46,30 @@ const maxProfileErrors = 20
 
 // problems collects ProfileErrors, with positions when they are known.
 type problems struct {
-	file string
-	pos  *positions
-	errs []error
+	file   string
+	pos    *positions
+	errs   []error
+	failed map[string]bool // fields with a problem already
 }
 
+// add records a problem found after decoding (by Validate). It is skipped
+// when decoding already found one in the same field or a parent: a value
+// that did not parse is not also "missing".
 func (ps *problems) add(field string, format string, args ...any) {
+	for f := field; f != ""; f = parentField(f) {
+		if ps.failed[f] {
+			return
+		}
+	}
 	line, col := ps.pos.at(field)
 	ps.addAt(line, col, field, fmt.Sprintf(format, args...))
 }
 
 func (ps *problems) addAt(line, col int, field, msg string) {
+	if ps.failed == nil {
+		ps.failed = map[string]bool{}
+	}
+	ps.failed[field] = true
 	if len(ps.errs) == maxProfileErrors {
 		ps.errs = append(ps.errs, &ProfileError{File: ps.file, Msg: "too many problems; stopping here"})
 	}

@@ -1,0 +1,61 @@
+# netlab: `make run` runs the scenario suite and writes reports/out;
+# `make test` runs vet and every test. Both install what is missing first.
+
+GO       ?= go
+BIN      := $(CURDIR)/bin
+OUT      := $(CURDIR)/reports/out
+# Test binaries run in a loopback-only network namespace where one can be
+# made (FINDINGS.md, Safety); the script warns and runs them as they are
+# where it cannot.
+NETNS    := $(CURDIR)/scripts/loopback-only
+FUZZTIME ?= 10s
+BENCHTIME ?= 1x
+STATICCHECK_VERSION := v0.8.2
+
+export GOFLAGS := -buildvcs=false
+
+.PHONY: all deps test vet run bench fuzz lint clean
+
+all: test
+
+# Go modules (and, from the Chrome issue on, Chromium) when missing.
+deps:
+	@command -v $(GO) >/dev/null || { echo "netlab: Go is not installed (want Go 1.26: https://go.dev/dl/)"; exit 1; }
+	$(GO) mod download
+
+vet: deps
+	$(GO) vet ./...
+
+# Every test, the scenario suite included, with the race detector; the
+# TestStat* tests (millions of packets through one goroutine, nothing for
+# the race detector to find) run once more without it, ten times faster.
+test: vet
+	$(GO) test -race -count=1 -skip '^TestStat' -exec $(NETNS) ./...
+	$(GO) test -count=1 -run '^TestStat' -exec $(NETNS) ./...
+
+# The main job: the scenario suite, writing run.json and the JUnit report.
+run: deps
+	mkdir -p $(OUT)
+	$(GO) test -count=1 -exec $(NETNS) ./scenarios -run TestScenarios -args \
+		-netlab.out=$(OUT) -ginkgo.junit-report=$(OUT)/junit.xml
+
+# Benchmarks (figures in README.md). BENCHTIME=3x for steadier numbers.
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime=$(BENCHTIME) -count=1 -exec $(NETNS) ./...
+
+# Each fuzz target for FUZZTIME.
+FUZZ_TARGETS := FuzzParseProfileYAML FuzzParseProfileJSON FuzzShaper
+fuzz: deps
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== $$t"; \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./netem; \
+	done
+
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: vet $(BIN)/staticcheck
+	$(BIN)/staticcheck ./...
+
+clean:
+	rm -rf $(OUT) $(BIN)

@@ -1,0 +1,118 @@
+package scenarios
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/ginkgo/v2/types"
+
+	"github.com/netlab/netlab/reports"
+)
+
+var (
+	seed   = flag.Uint64("netlab.seed", 1, "seed of every impairment decision in the run")
+	outDir = flag.String("netlab.out", "", "directory to write run.json into (none: no file)")
+)
+
+func TestScenarios(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "netlab scenarios")
+}
+
+// caseData is what a spec records for the run report (through a Ginkgo
+// report entry, so that the aggregation happens once, after the suite).
+type caseData struct {
+	Profile string
+	Metrics map[string]float64
+	Ledgers []reports.Ledger
+}
+
+const caseEntry = "netlab-case"
+
+// record attaches a spec's figures to its report.
+func record(d *caseData) {
+	AddReportEntry(caseEntry, d, ReportEntryVisibilityNever)
+}
+
+// reproduce is the command that reruns exactly this spec with this seed.
+func reproduce(r SpecReport) string {
+	focus := "^" + regexp.QuoteMeta(r.FullText()) + "$"
+	return fmt.Sprintf("go test ./scenarios -run TestScenarios -count=1 -args -ginkgo.focus='%s' -netlab.seed=%d",
+		strings.ReplaceAll(focus, "'", `'\''`), *seed)
+}
+
+var _ = ReportAfterEach(func(r SpecReport) {
+	if r.Failed() {
+		fmt.Fprintf(GinkgoWriter, "\nseed %d; rerun this case with:\n  %s\n", *seed, reproduce(r))
+		AddReportEntry("reproduce", reproduce(r))
+	}
+})
+
+var _ = ReportAfterSuite("netlab run report", func(rep Report) {
+	if *outDir == "" {
+		return
+	}
+	run := &reports.Run{
+		Schema:  reports.SchemaVersion,
+		Tool:    "netlab",
+		Seed:    *seed,
+		Started: rep.StartTime.UTC(),
+		Environment: reports.Environment{
+			GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(),
+			Modules: modules(), Netns: os.Getenv("NETLAB_NETNS"),
+		},
+		Duration: rep.RunTime.Seconds(),
+	}
+	for _, s := range rep.SpecReports {
+		if s.LeafNodeType != types.NodeTypeIt {
+			continue
+		}
+		c := reports.Case{Name: s.FullText(), Labels: s.Labels(), Duration: s.RunTime.Seconds(), Reproduce: reproduce(s)}
+		switch {
+		case s.State.Is(types.SpecStatePending | types.SpecStateSkipped):
+			c.Verdict = reports.Skipped
+			run.Skipped++
+		case s.Failed():
+			c.Verdict = reports.Failed
+			c.Failure = s.Failure.Message
+			c.Location = s.Failure.Location.String()
+			run.Failed++
+		default:
+			c.Verdict = reports.Passed
+			run.Passed++
+		}
+		for _, e := range s.ReportEntries {
+			if d, ok := e.GetRawValue().(*caseData); ok && e.Name == caseEntry {
+				c.Profile, c.Metrics, c.Ledgers = d.Profile, d.Metrics, d.Ledgers
+			}
+		}
+		run.Cases = append(run.Cases, c)
+	}
+	path := filepath.Join(*outDir, "run.json")
+	Expect(run.WriteFile(path)).To(Succeed())
+	fmt.Fprintf(GinkgoWriter, "run report: %s (%d passed, %d failed, %d skipped)\n", path, run.Passed, run.Failed, run.Skipped)
+})
+
+func modules() map[string]string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return nil
+	}
+	m := map[string]string{}
+	for _, d := range bi.Deps {
+		switch {
+		case strings.HasPrefix(d.Path, "github.com/pion/"), strings.HasPrefix(d.Path, "github.com/chromedp/"), strings.HasPrefix(d.Path, "github.com/onsi/"):
+			m[d.Path] = d.Version
+		}
+	}
+	return m
+}
