@@ -14,4 +14,12 @@ var (
 	ErrBadConfig = errors.New("bad config")
 	// ErrClosed is returned by adapters used after Close.
 	ErrClosed = errors.New("closed")
+	// ErrNotSupported is returned by a shaped conn for an operation it
+	// cannot carry through netem (control messages in WriteMsgUDP) or that
+	// the conn it wraps does not offer (SetReadBuffer on a vnet conn).
+	ErrNotSupported = errors.New("not supported")
+	// ErrNotLoopback is returned by the proxies for a listen or target
+	// address that is not loopback, unless their non-loopback option
+	// allows it: a lab never reaches beyond the machine by mistake.
+	ErrNotLoopback = errors.New("address is not loopback")
 )

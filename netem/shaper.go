@@ -73,6 +73,9 @@ type Shaper struct {
 	mu    sync.Mutex  // guards the fields below
 	prof  *Profile    // guarded by mu
 	dirs  [2]dirState // guarded by mu
+	// changed is closed (and forgotten) by SetProfile, to wake adapters
+	// that wait on the profile; made on demand by profileChanged.
+	changed chan struct{} // guarded by mu
 }
 
 // dirState is one direction: its compiled parameters and its state.
@@ -204,6 +207,10 @@ func (s *Shaper) SetProfile(p *Profile) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 	s.prof = p
 	for _, dir := range Directions {
 		s.dirs[dir].base, s.dirs[dir].phases = compiled[dir].base, compiled[dir].phases
@@ -272,6 +279,19 @@ func (s *Shaper) linkAt(now time.Time, dir Direction) (lp *linkParams, phase int
 	offset = now.Sub(s.epoch)
 	lp, phase, phaseStart = s.dirs[dir&1].at(offset)
 	return lp, phase, offset, phaseStart
+}
+
+// profileChanged returns a channel that the next SetProfile closes, for
+// adapters that wait on the profile rather than on traffic (the TCP proxy
+// holding data in a blackhole). Take it before looking at the profile, so
+// that no change slips between the look and the wait.
+func (s *Shaper) profileChanged() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return s.changed
 }
 
 // nextChange returns the offset of the first phase boundary after offset t
