@@ -4,12 +4,12 @@
 // Chrome endpoints bridged in through TURN on 127.0.0.1, link control (cut,
 // restore, flap, profile changes mid-run) and the event timeline.
 //
-//	  Go endpoint        Go endpoint            Chrome tab
-//	      |                  |                      |
-//	 [netem up/down]    [netem up/down]     127.0.0.1 TURN listener
-//	      |                  |                 [netem leg]
-//	  LAN + NAT          LAN + NAT                  |
-//	      \__________________|___ vnet WAN ___ TURN relays, STUN
+//	 Go endpoint        Go endpoint            Chrome tab
+//	     |                  |                      |
+//	[netem up/down]    [netem up/down]     127.0.0.1 TURN listener
+//	     |                  |                 [netem leg]
+//	 LAN + NAT          LAN + NAT                  |
+//	     \__________________|___ vnet WAN ___ TURN relays, STUN
 //
 // Impairment comes from package netem; the lab only places it. Built in
 // issue 4 (topologies, NAT matrix, virtual time) and issue 5 (Chrome).

@@ -39,7 +39,7 @@ var _ = Describe("netem presets", Label("netem"), func() {
 				cfg := netem.SimConfig{Profile: base, Seed: *seed, Packets: n, Size: size, PPS: pps, Direction: dir}
 				rep, err := netem.Simulate(cfg)
 				Expect(err).NotTo(HaveOccurred())
-				Expect(rep.Delivered + rep.Dropped).To(Equal(uint64(n)), "every packet is accounted for")
+				Expect(rep.Delivered+rep.Dropped).To(Equal(uint64(n)), "every packet is accounted for")
 
 				q := 0.0
 				if link.Loss != nil && link.Loss.Rate != nil {
