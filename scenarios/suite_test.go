@@ -16,6 +16,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/netlab/netlab/reports"
+	"go.uber.org/goleak"
 )
 
 var (
@@ -24,6 +25,10 @@ var (
 )
 
 func TestScenarios(t *testing.T) {
+	// Nothing a spec starts may outlive the suite.
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
+		// Ginkgo's own interrupt handler stays registered after RunSpecs.
+		goleak.IgnoreTopFunction("github.com/onsi/ginkgo/v2/internal/interrupt_handler.(*InterruptHandler).registerForInterrupts.func2"))
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "netlab scenarios")
 }
