@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/netlab/netlab/reports"
 	"go.uber.org/goleak"
+	"golang.org/x/mod/modfile"
 )
 
 var (
@@ -107,16 +107,23 @@ var _ = ReportAfterSuite("netlab run report", func(rep Report) {
 	fmt.Fprintf(GinkgoWriter, "run report: %s (%d passed, %d failed, %d skipped)\n", path, run.Passed, run.Failed, run.Skipped)
 })
 
+// modules reads the versions of the stack from go.mod (a test binary's
+// build info carries no dependencies). go test runs the suite in its
+// package directory, one below the module root.
 func modules() map[string]string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
+	data, err := os.ReadFile(filepath.Join("..", "go.mod"))
+	if err != nil {
+		return nil
+	}
+	f, err := modfile.ParseLax("go.mod", data, nil)
+	if err != nil {
 		return nil
 	}
 	m := map[string]string{}
-	for _, d := range bi.Deps {
-		switch {
-		case strings.HasPrefix(d.Path, "github.com/pion/"), strings.HasPrefix(d.Path, "github.com/chromedp/"), strings.HasPrefix(d.Path, "github.com/onsi/"):
-			m[d.Path] = d.Version
+	for _, r := range f.Require {
+		p := r.Mod.Path
+		if strings.HasPrefix(p, "github.com/pion/") || strings.HasPrefix(p, "github.com/chromedp/") || strings.HasPrefix(p, "github.com/onsi/") {
+			m[p] = r.Mod.Version
 		}
 	}
 	return m
