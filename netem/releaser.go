@@ -82,21 +82,6 @@ func (r *releaser[T]) schedule(at time.Time, v T) bool {
 	return true
 }
 
-// idle reports whether nothing is waiting, so that a packet due now may be
-// delivered inline without overtaking a queued one.
-func (r *releaser[T]) idle() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.items) == 0
-}
-
-// pending returns how many items wait.
-func (r *releaser[T]) pending() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.items)
-}
-
 func (r *releaser[T]) run() {
 	defer close(r.done)
 	timer := r.clock.NewTimer(time.Hour)

@@ -193,13 +193,6 @@ func (c *tcpMemConn) Close() error {
 	return nil
 }
 
-// wasReset reports whether the conn was closed with an RST.
-func (c *tcpMemConn) wasReset() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed && c.linger0
-}
-
 func (c *tcpMemConn) LocalAddr() net.Addr              { return c.local }
 func (c *tcpMemConn) RemoteAddr() net.Addr             { return c.remote }
 func (c *tcpMemConn) SetDeadline(time.Time) error      { return nil }

@@ -152,7 +152,7 @@ func NewTCPProxy(cfg TCPProxyConfig, opts ...TCPProxyOption) (*TCPProxy, error) 
 	if cfg.Shaper == nil {
 		return nil, fmt.Errorf("%w: a TCP proxy needs a Shaper, got nil", ErrBadConfig)
 	}
-	if err := checkHostPort("upstream", cfg.Upstream, o.nonLoopback); err != nil {
+	if err := checkHostPort("TCP proxy upstream", cfg.Upstream, o.nonLoopback, "WithTCPNonLoopback"); err != nil {
 		return nil, err
 	}
 	if o.dial == nil {
@@ -162,7 +162,7 @@ func NewTCPProxy(cfg TCPProxyConfig, opts ...TCPProxyOption) (*TCPProxy, error) 
 		if cfg.Listen == "" {
 			cfg.Listen = "127.0.0.1:0"
 		}
-		if err := checkHostPort("listen", cfg.Listen, o.nonLoopback); err != nil {
+		if err := checkHostPort("TCP proxy listen", cfg.Listen, o.nonLoopback, "WithTCPNonLoopback"); err != nil {
 			return nil, err
 		}
 		ln, err := net.Listen("tcp", cfg.Listen)
@@ -182,24 +182,6 @@ func NewTCPProxy(cfg TCPProxyConfig, opts ...TCPProxyOption) (*TCPProxy, error) 
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
-}
-
-// checkHostPort refuses a malformed address and, unless allowed, one that
-// is not loopback. Host names other than localhost are refused rather than
-// resolved: resolving would already leave the machine.
-func checkHostPort(what, hp string, nonLoopback bool) error {
-	host, _, err := net.SplitHostPort(hp)
-	if err != nil {
-		return fmt.Errorf("%w: %s address: want host:port, got %q", ErrBadConfig, what, hp)
-	}
-	if nonLoopback || host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fmt.Errorf("%w: %s address: want 127.0.0.0/8, ::1 or localhost (or the option WithTCPNonLoopback), got %q",
-		ErrNotLoopback, what, hp)
 }
 
 // Addr returns the address clients connect to.

@@ -176,15 +176,8 @@ func NewUDPProxy(cfg UDPProxyConfig, opts ...UDPProxyOption) (*UDPProxy, error) 
 // loopback IP or localhost (names are not resolved: that could already
 // leave the machine).
 func udpProxyAddr(what, hp string, nonLoopback bool) (*net.UDPAddr, error) {
-	host, _, err := net.SplitHostPort(hp)
-	if err != nil {
-		return nil, fmt.Errorf("%w: UDP proxy %s address: want host:port, got %q", ErrBadConfig, what, hp)
-	}
-	if !nonLoopback && host != "localhost" {
-		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-			return nil, fmt.Errorf("%w: UDP proxy %s address: want 127.0.0.0/8, ::1 or localhost (or the option WithUDPNonLoopback), got %q",
-				ErrNotLoopback, what, hp)
-		}
+	if err := checkHostPort("UDP proxy "+what, hp, nonLoopback, "WithUDPNonLoopback"); err != nil {
+		return nil, err
 	}
 	a, err := net.ResolveUDPAddr("udp", hp)
 	if err != nil {
