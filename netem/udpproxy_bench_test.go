@@ -59,7 +59,7 @@ func benchShaper(b *testing.B, yaml string) *Shaper {
 	return pcShaper(b, "bench", yaml)
 }
 
-func benchListen(b *testing.B) *net.UDPConn {
+func benchListen(b testing.TB) *net.UDPConn {
 	b.Helper()
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -69,7 +69,7 @@ func benchListen(b *testing.B) *net.UDPConn {
 	return c
 }
 
-func benchDial(b *testing.B, to net.Addr) *net.UDPConn {
+func benchDial(b testing.TB, to net.Addr) *net.UDPConn {
 	b.Helper()
 	c, err := net.DialUDP("udp", nil, to.(*net.UDPAddr))
 	if err != nil {
