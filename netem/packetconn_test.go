@@ -368,7 +368,7 @@ func TestPacketConnReadDeadline(t *testing.T) {
 			_, _, err := a.ReadFrom(buf)
 			errc <- err
 		}()
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // virtual time: lets the read block first
 		a.SetReadDeadline(start.Add(50 * time.Millisecond))
 		if err := <-errc; !isTimeout(err) {
 			t.Fatalf("ReadFrom = %v, want a timeout", err)
@@ -380,7 +380,7 @@ func TestPacketConnReadDeadline(t *testing.T) {
 		// Clearing it lets a read wait for data.
 		a.SetDeadline(time.Time{})
 		go func() {
-			time.Sleep(time.Hour)
+			time.Sleep(time.Hour) // virtual time: data long after the read began
 			rb.WriteTo([]byte("late"), ra.addr)
 		}()
 		start = time.Now()
@@ -571,7 +571,7 @@ func pcStream(t *testing.T, a, b *PacketConn, to net.Addr, total int, change fun
 		if _, err := a.WriteTo(msg, to); err != nil {
 			t.Fatalf("packet %d: %v", i, err)
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // virtual time (callers run in a synctest bubble): 1,000 packets/s
 	}
 	time.Sleep(10 * time.Second) // longer than any delay or queue below
 	synctest.Wait()

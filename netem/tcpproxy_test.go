@@ -416,9 +416,9 @@ schedule:
 			t.Fatal(err)
 		}
 		tcpWantAt(t, "a (before the outage)", t0, 510*time.Millisecond)
-		time.Sleep(990 * time.Millisecond)
+		time.Sleep(990 * time.Millisecond) // virtual
 		tcpWrite(t, cl, []byte("b"))
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond) // virtual
 		tcpWrite(t, cl, []byte("c"))
 		if got, err := tcpReadN(up, 2); err != nil || string(got) != "bc" {
 			t.Fatalf("upstream read %q, %v; want bc", got, err)
@@ -514,7 +514,7 @@ func TestTCPProxySetProfileMidStream(t *testing.T) {
 					t.Errorf("write %d: %v", k, err)
 					return
 				}
-				time.Sleep(every)
+				time.Sleep(every) // virtual time: paces the writer
 			}
 		})
 		for k := range chunks {
@@ -527,7 +527,7 @@ func TestTCPProxySetProfileMidStream(t *testing.T) {
 		}{{505 * time.Millisecond, "delay: 10ms\n"}, {1005 * time.Millisecond, "blackhole: true\n"}, {1505 * time.Millisecond, ""}}
 		wg.Go(func() {
 			for _, sw := range switches {
-				time.Sleep(sw.at - time.Since(t0))
+				time.Sleep(sw.at - time.Since(t0)) // virtual time: to the next switch
 				var p *Profile
 				if sw.src != "" {
 					p = tcpProfile(t, sw.src)
@@ -700,7 +700,7 @@ schedule:
 		go func() {
 			for off := 0; off < size; off += 3000 {
 				cl.Write(data[off:min(off+3000, size)])
-				time.Sleep(100 * time.Microsecond)
+				time.Sleep(100 * time.Microsecond) // virtual time: paces the writer
 			}
 			cl.CloseWrite()
 		}()

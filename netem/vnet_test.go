@@ -174,9 +174,9 @@ func TestWrapNetVnetLoss(t *testing.T) {
 				if _, err := c.WriteToUDP([]byte{byte(i), byte(i >> 8)}, to); err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(time.Millisecond)
+				time.Sleep(time.Millisecond) // virtual time: 1,000 packets/s
 			}
-			time.Sleep(time.Second)
+			time.Sleep(time.Second) // virtual time: longer than any delay in flight
 			synctest.Wait()
 		}
 		atBob, atAlice := count(bc), count(ac)
