@@ -1,6 +1,7 @@
 package netem
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"testing"
@@ -12,7 +13,7 @@ func addProfileSeeds(f *testing.F, json bool) {
 		src, _ := PresetSource(n)
 		if json {
 			p, _ := Preset(n)
-			data, _ := jsonMarshal(p.Resolved())
+			data, _ := json.Marshal(p.Resolved())
 			src = data
 		}
 		f.Add(src)

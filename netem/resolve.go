@@ -173,6 +173,3 @@ func (p *Profile) Clone() *Profile {
 
 // MarshalYAMLText renders p as YAML that ParseProfile reads back.
 func (p *Profile) MarshalYAMLText() ([]byte, error) { return yaml.Marshal(p) }
-
-// jsonMarshal is json.Marshal, named for the tests.
-var jsonMarshal = json.Marshal

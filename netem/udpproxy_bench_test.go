@@ -59,26 +59,6 @@ func benchShaper(b *testing.B, yaml string) *Shaper {
 	return pcShaper(b, "bench", yaml)
 }
 
-func benchListen(b testing.TB) *net.UDPConn {
-	b.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	setBuffers(c)
-	return c
-}
-
-func benchDial(b testing.TB, to net.Addr) *net.UDPConn {
-	b.Helper()
-	c, err := net.DialUDP("udp", nil, to.(*net.UDPAddr))
-	if err != nil {
-		b.Fatal(err)
-	}
-	setBuffers(c)
-	return c
-}
-
 func benchProxy(b *testing.B, target net.Addr, sh *Shaper) *UDPProxy {
 	b.Helper()
 	p, err := NewUDPProxy(UDPProxyConfig{Target: target.String(), Shaper: sh})
@@ -111,9 +91,9 @@ func BenchmarkUDPProxyDelay50ms(b *testing.B) {
 	received := 0
 	steal0 := benchStealMS()
 	for range b.N {
-		sink := benchListen(b)
+		sink := listenLoopUDP(b)
 		p := benchProxy(b, sink.LocalAddr(), benchShaper(b, "up: {delay: 50ms}"))
-		client := benchDial(b, p.Addr())
+		client := dialLoopUDP(b, p.Addr())
 		base := time.Now()
 
 		got := make(chan []time.Duration, 1)
@@ -213,7 +193,7 @@ func benchLatency(b *testing.B) (direct, proxied, rttDirect, rttProxied []time.D
 		packets = 2000
 		block   = 100
 	)
-	echo := benchListen(b)
+	echo := listenLoopUDP(b)
 	base := time.Now()
 	oneWay := make(chan time.Duration, packets)
 	echoDone := make(chan struct{})
@@ -231,7 +211,7 @@ func benchLatency(b *testing.B) (direct, proxied, rttDirect, rttProxied []time.D
 		}
 	}()
 	p := benchProxy(b, echo.LocalAddr(), benchShaper(b, ""))
-	viaDirect, viaProxy := benchDial(b, echo.LocalAddr()), benchDial(b, p.Addr())
+	viaDirect, viaProxy := dialLoopUDP(b, echo.LocalAddr()), dialLoopUDP(b, p.Addr())
 	defer func() {
 		viaDirect.Close()
 		viaProxy.Close()
@@ -265,9 +245,9 @@ func benchLatency(b *testing.B) (direct, proxied, rttDirect, rttProxied []time.D
 // per second, and what the client sent per second.
 func benchFlood(b *testing.B, d time.Duration) (recvPPS, sentPPS float64) {
 	const batch = 64
-	sink := benchListen(b)
+	sink := listenLoopUDP(b)
 	p := benchProxy(b, sink.LocalAddr(), benchShaper(b, ""))
-	client := benchDial(b, p.Addr())
+	client := dialLoopUDP(b, p.Addr())
 	defer func() {
 		client.Close()
 		p.Close()

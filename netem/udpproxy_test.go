@@ -437,15 +437,9 @@ func pxBurst() [][]byte {
 // alone and in order.
 func TestOutBatchGSOKeepsDatagrams(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rx := listenLoopUDP(t)
 	defer rx.Close()
-	tx, err := net.DialUDP("udp", nil, rx.LocalAddr().(*net.UDPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := dialLoopUDP(t, rx.LocalAddr())
 	defer tx.Close()
 	t.Logf("GSO supported: %v", gsoSupported(tx))
 	burst := pxBurst()
@@ -490,15 +484,9 @@ func (c *pxRefuseGSO) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 
 func TestOutBatchGSOFallsBack(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rx := listenLoopUDP(t)
 	defer rx.Close()
-	tx, err := net.DialUDP("udp", nil, rx.LocalAddr().(*net.UDPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := dialLoopUDP(t, rx.LocalAddr())
 	defer tx.Close()
 	if !gsoSupported(tx) {
 		t.Log("no GSO here: the fallback is the only path, checked below all the same")
@@ -533,10 +521,7 @@ func TestOutBatchGSOFallsBack(t *testing.T) {
 // the client can, reaches the target whole and in order, and comes back.
 func TestUDPProxyBurstKeepsOrder(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	target, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	target := listenLoopUDP(t)
 	defer target.Close()
 	p := newPxProxy(t, target.LocalAddr(), pcShaper(t, "px", ""))
 	defer p.Close()
@@ -577,12 +562,8 @@ func TestUDPProxyBurstKeepsOrder(t *testing.T) {
 // exactly once (the switch itself loses nothing; real time, exact counts).
 func TestUDPProxyLiveProfileSwitchLosesNothing(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	target, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	target := listenLoopUDP(t)
 	defer target.Close()
-	setBuffers(target)
 	sh := pcShaper(t, "px", "delay: 5ms")
 	p := newPxProxy(t, target.LocalAddr(), sh)
 	defer p.Close()
@@ -629,4 +610,26 @@ func TestUDPProxyLiveProfileSwitchLosesNothing(t *testing.T) {
 	if l := sh.Ledger(Up).Counters; l.Packets != total || l.Dropped != 0 {
 		t.Errorf("up ledger %+v: want %d packets, no drop", l, total)
 	}
+}
+
+// listenLoopUDP is a UDP socket on 127.0.0.1 with large buffers, for the
+// tests and benchmarks alike.
+func listenLoopUDP(b testing.TB) *net.UDPConn {
+	b.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	setBuffers(c)
+	return c
+}
+
+func dialLoopUDP(b testing.TB, to net.Addr) *net.UDPConn {
+	b.Helper()
+	c, err := net.DialUDP("udp", nil, to.(*net.UDPAddr))
+	if err != nil {
+		b.Fatal(err)
+	}
+	setBuffers(c)
+	return c
 }
