@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-func addProfileSeeds(f *testing.F, json bool) {
+func addProfileSeeds(f *testing.F, asJSON bool) {
 	for _, n := range PresetNames() {
 		src, _ := PresetSource(n)
-		if json {
+		if asJSON {
 			p, _ := Preset(n)
 			data, _ := json.Marshal(p.Resolved())
 			src = data
