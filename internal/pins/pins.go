@@ -10,6 +10,7 @@ package pins
 
 import (
 	_ "github.com/chromedp/chromedp"
+	_ "github.com/gorilla/websocket"
 	_ "github.com/onsi/ginkgo/v2"
 	_ "github.com/onsi/gomega"
 	_ "github.com/pion/transport/v3"
