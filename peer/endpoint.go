@@ -119,13 +119,13 @@ type Stats struct {
 	At time.Time `json:"at"`
 	// RTT of the selected candidate pair (zero before the first STUN
 	// round trip).
-	RTT            time.Duration `json:"rtt"`
-	LocalCandidate string        `json:"localCandidate"` // host, srflx, prflx, relay
-	RemoteCandidate string       `json:"remoteCandidate"`
-	BytesSent       uint64       `json:"bytesSent"`
-	BytesReceived   uint64       `json:"bytesReceived"`
-	PacketsSent     uint64       `json:"packetsSent"`
-	PacketsReceived uint64       `json:"packetsReceived"`
+	RTT             time.Duration `json:"rtt"`
+	LocalCandidate  string        `json:"localCandidate"` // host, srflx, prflx, relay
+	RemoteCandidate string        `json:"remoteCandidate"`
+	BytesSent       uint64        `json:"bytesSent"`
+	BytesReceived   uint64        `json:"bytesReceived"`
+	PacketsSent     uint64        `json:"packetsSent"`
+	PacketsReceived uint64        `json:"packetsReceived"`
 	// Media counts RTP by direction (sum over tracks).
 	RTPPacketsSent     uint64 `json:"rtpPacketsSent"`
 	RTPBytesSent       uint64 `json:"rtpBytesSent"`
