@@ -44,12 +44,14 @@ run: deps
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime=$(BENCHTIME) -count=1 -exec $(NETNS) ./...
 
-# Each fuzz target for FUZZTIME.
-FUZZ_TARGETS := FuzzParseProfileYAML FuzzParseProfileJSON FuzzShaper
+# Each fuzz target (package:target) for FUZZTIME.
+FUZZ_TARGETS := netem:FuzzParseProfileYAML netem:FuzzParseProfileJSON netem:FuzzShaper \
+	peer/signaling:FuzzDecode peer/signaling:FuzzSSEReader
 fuzz: deps
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		echo "== $$t"; \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./netem; \
+	@set -e; for pt in $(FUZZ_TARGETS); do \
+		p=$${pt%%:*}; t=$${pt#*:}; \
+		echo "== $$p $$t"; \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./$$p; \
 	done
 
 $(BIN)/staticcheck:

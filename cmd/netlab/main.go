@@ -29,6 +29,7 @@ func commands() []command {
 	return []command{
 		{"impair", "--profile NAME|FILE --packets N [flags]", "drive synthetic packets through a profile on a virtual clock and print what they measured", runImpair},
 		{"profiles", "[list | show NAME | check FILE...]", "list the presets, show one, or check profile files", runProfiles},
+		{"serve", "[--addr HOST:PORT] [flags]", "run the signaling server (WebSocket and SSE) until SIGINT or SIGTERM", runServe},
 	}
 }
 

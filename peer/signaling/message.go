@@ -55,7 +55,7 @@ type Listing struct {
 
 // ErrorData is the data of an error message from the server.
 type ErrorData struct {
-	Code    string `json:"code"`    // malformed, missing-field, too-large, forged, unknown-recipient
+	Code    string `json:"code"`    // one of the Code constants (errcodes.go)
 	Message string `json:"message"` // what was wrong, for people
 }
 
