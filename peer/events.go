@@ -21,6 +21,7 @@ const (
 	EventRecovered          EventType = "recovered"           // connected again (Duration: time to recover, from detection)
 	EventVersionMismatch    EventType = "version-mismatch"    // the signaling server is another version (Detail)
 	EventBye                EventType = "bye"                 // the remote closed on purpose
+	EventGlare              EventType = "glare"               // an offer arrived while ours was outstanding (Detail: what was done)
 	EventError              EventType = "error"               // something failed in the background (Err)
 )
 

@@ -24,7 +24,12 @@ var (
 	outDir = flag.String("netlab.out", "", "directory to write run.json into (none: no file)")
 )
 
+// suiteT is the suite's *testing.T: specs enter synctest bubbles with it
+// (FINDINGS.md, Virtual time).
+var suiteT *testing.T
+
 func TestScenarios(t *testing.T) {
+	suiteT = t
 	// Nothing a spec starts may outlive the suite.
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
 		// Ginkgo's own interrupt handler stays registered after RunSpecs.

@@ -1,0 +1,157 @@
+package peer
+
+import (
+	"fmt"
+	"net"
+	"sync/atomic"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// chromeHeaderExtensions are registered first, in Chrome's order, so that
+// pion offers and accepts the same extension ids as Chrome: with pion's
+// default order, a pion offer meeting a Chrome offer (glare, Chrome
+// rolling back) fails with "RTP extension ID reassignment not supported"
+// (FINDINGS.md).
+var chromeHeaderExtensions = []struct {
+	uri   string
+	kinds []webrtc.RTPCodecType
+}{
+	{sdp.AudioLevelURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio}},
+	{sdp.ABSSendTimeURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}},
+	{sdp.TransportCCURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}},
+	{sdp.SDESMidURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}},
+}
+
+// newAPI builds the pion API of one peer from its config.
+func newAPI(cfg Config, o options, n *guardNet, counter *rtpCounter) (*webrtc.API, error) {
+	se := webrtc.SettingEngine{LoggerFactory: o.logger}
+	se.SetNet(n)
+	// mDNS would send multicast off the host and hangs synctest bubbles.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetICETimeouts(cfg.ICE.Disconnected, cfg.ICE.Failed, cfg.ICE.KeepAlive)
+	se.SetSCTPRTOMax(cfg.SCTPRTOMax)
+	// pion/dtls v3.0.9 as server takes a retransmitted ClientHello for a
+	// duplicate and ignores it, and never resends its HelloVerifyRequest:
+	// one lost HelloVerifyRequest stalls the handshake for good (pion/dtls
+	// issue 479; seen here at 10% loss, 3 runs in 100). The cookie
+	// exchange guards against spoofed floods, which ICE's connectivity
+	// checks already rule out for WebRTC.
+	se.SetDTLSInsecureSkipHelloVerify(true)
+	se.SetNetworkTypes(cfg.NetworkTypes)
+	w := cfg.CandidateWaits
+	if w.Host > 0 {
+		se.SetHostAcceptanceMinWait(w.Host)
+	}
+	if w.Srflx > 0 {
+		se.SetSrflxAcceptanceMinWait(w.Srflx)
+	}
+	if w.Prflx > 0 {
+		se.SetPrflxAcceptanceMinWait(w.Prflx)
+	}
+	if w.Relay > 0 {
+		se.SetRelayAcceptanceMinWait(w.Relay)
+	}
+	if n.loopbackOnly {
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+		se.SetInterfaceFilter(func(name string) bool {
+			ifc, err := net.InterfaceByName(name)
+			return err == nil && ifc.Flags&net.FlagLoopback != 0
+		})
+	}
+
+	m := &webrtc.MediaEngine{}
+	for _, ext := range chromeHeaderExtensions {
+		for _, kind := range ext.kinds {
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: ext.uri}, kind); err != nil {
+				return nil, fmt.Errorf("peer: header extension %s: %w", ext.uri, err)
+			}
+		}
+	}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, fmt.Errorf("peer: codecs: %w", err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		return nil, fmt.Errorf("peer: interceptors: %w", err)
+	}
+	ir.Add(counter)
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir)), nil
+}
+
+// newPC makes a pion peer with every callback bound to it; callbacks of a
+// peer that is no longer current (replaced, see swapLocked) are ignored.
+func (p *GoPeer) newPC() (*webrtc.PeerConnection, error) {
+	pc, err := p.api.NewPeerConnection(webrtc.Configuration{ICEServers: p.cfg.ICEServers})
+	if err != nil {
+		return nil, fmt.Errorf("peer %s: new pion peer: %w", p.cfg.ID, err)
+	}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil && p.isCurrent(pc) { // nil: gathering done; never sent (PROTOCOL.md)
+			p.localCandidate(c)
+		}
+	})
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if p.isCurrent(pc) {
+			p.onICEState(s)
+		}
+	})
+	// pion calls these two on fresh goroutines, so their order is not the
+	// order of the changes: record the state current when they run.
+	pc.OnConnectionStateChange(func(webrtc.PeerConnectionState) {
+		if p.isCurrent(pc) {
+			p.recordState(machineConnection, pc.ConnectionState().String())
+		}
+	})
+	pc.OnSignalingStateChange(func(webrtc.SignalingState) {
+		p.noteSignaling(pc)
+	})
+	pc.OnNegotiationNeeded(func() {
+		if p.isCurrent(pc) {
+			p.kickNegotiator()
+		}
+	})
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		if p.isCurrent(pc) {
+			p.onRemoteChannel(dc)
+		}
+	})
+	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+		if p.isCurrent(pc) {
+			p.onTrack(t)
+		}
+	})
+	return pc, nil
+}
+
+// noteSignaling records pc's signaling state if pc is current.
+func (p *GoPeer) noteSignaling(pc *webrtc.PeerConnection) {
+	if p.isCurrent(pc) {
+		p.recordState(machineSignaling, pc.SignalingState().String())
+	}
+}
+
+// rtpCounter is an interceptor counting the RTP packets and payload
+// bytes written to the transport (pion v4.2.1 has no outbound-rtp stats).
+type rtpCounter struct {
+	interceptor.NoOp
+	packets, bytes atomic.Uint64
+}
+
+func (c *rtpCounter) NewInterceptor(string) (interceptor.Interceptor, error) { return c, nil }
+
+func (c *rtpCounter) BindLocalStream(_ *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+		n, err := w.Write(h, payload, a)
+		if err == nil {
+			c.packets.Add(1)
+			c.bytes.Add(uint64(len(payload)))
+		}
+		return n, err
+	})
+}

@@ -1,0 +1,493 @@
+package peer
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/netlab/netlab/peer/signaling"
+)
+
+// sessionDescriptionInit is RTCSessionDescriptionInit as browsers send it.
+type sessionDescriptionInit struct {
+	Type string `json:"type"`
+	SDP  string `json:"sdp"`
+}
+
+// candidateInit is RTCIceCandidateInit as browsers send it: every key
+// present, null when unknown.
+type candidateInit struct {
+	Candidate        string  `json:"candidate"`
+	SDPMid           *string `json:"sdpMid"`
+	SDPMLineIndex    *uint16 `json:"sdpMLineIndex"`
+	UsernameFragment *string `json:"usernameFragment"`
+}
+
+// ufrag is the candidate's ICE generation: its usernameFragment, else
+// the ufrag extension of the candidate line (pion and Chrome add one).
+func (c candidateInit) ufrag() string {
+	if c.UsernameFragment != nil && *c.UsernameFragment != "" {
+		return *c.UsernameFragment
+	}
+	return candidateUfrag(c.Candidate)
+}
+
+// candidateUfrag is the value of the "ufrag" extension of a candidate
+// line, or "".
+func candidateUfrag(line string) string {
+	f := strings.Fields(line)
+	for i := 8; i+1 < len(f); i += 2 { // extensions follow "typ T" (fields 6, 7)
+		if f[i] == "ufrag" {
+			return f[i+1]
+		}
+	}
+	return ""
+}
+
+// readLoop handles the remote's messages, one at a time, in order.
+func (p *GoPeer) readLoop() {
+	for {
+		m, err := p.sub.Recv(p.ctx)
+		if err != nil {
+			return
+		}
+		p.handleMessage(m)
+	}
+}
+
+func (p *GoPeer) handleMessage(m signaling.Message) {
+	switch m.Type {
+	case signaling.TypeOffer, signaling.TypeAnswer:
+		desc, err := decodeDescription(m)
+		if err != nil {
+			p.emitErr(err)
+			return
+		}
+		if desc.Type == webrtc.SDPTypeOffer {
+			p.onOffer(m, desc)
+		} else {
+			p.onAnswer(m, desc)
+		}
+	case signaling.TypeICECandidate:
+		c, err := decodeCandidate(m)
+		if err != nil {
+			p.emitErr(err)
+			return
+		}
+		p.onCandidate(m, c)
+	case signaling.TypeLockRequest, signaling.TypeLockResponse:
+		if !p.lock.Handle(m) {
+			p.emitErr(badSignal(m, "not addressed to the pair %s-%s", p.cfg.ID, p.cfg.RemoteID))
+		}
+	case TypeHeartbeat:
+		p.hb.Received(pathSignaling, m.Data)
+	case TypeBye:
+		p.onBye()
+	default:
+		p.emitErr(badSignal(m, "unknown message type (want offer, answer, icecandidate, lockRequest, lockResponse, heartbeat or bye)"))
+	}
+}
+
+func badSignal(m signaling.Message, format string, args ...any) error {
+	return fmt.Errorf("%w: %s from %q: %s", ErrBadSignal, m.Type, m.From, fmt.Sprintf(format, args...))
+}
+
+func decodeDescription(m signaling.Message) (webrtc.SessionDescription, error) {
+	var d sessionDescriptionInit
+	if err := m.DecodeData(&d); err != nil {
+		return webrtc.SessionDescription{}, fmt.Errorf("%w: want {\"type\",\"sdp\"}: %w", ErrBadSignal, err)
+	}
+	if d.Type != m.Type {
+		return webrtc.SessionDescription{}, badSignal(m, "data has type %q, want %q", d.Type, m.Type)
+	}
+	if !strings.HasPrefix(strings.TrimSpace(d.SDP), "v=") {
+		return webrtc.SessionDescription{}, badSignal(m, "sdp does not start with v= (got %d bytes)", len(d.SDP))
+	}
+	return webrtc.SessionDescription{Type: webrtc.NewSDPType(d.Type), SDP: d.SDP}, nil
+}
+
+func decodeCandidate(m signaling.Message) (candidateInit, error) {
+	var c candidateInit
+	if err := m.DecodeData(&c); err != nil {
+		return c, fmt.Errorf("%w: want {\"candidate\",\"sdpMid\",\"sdpMLineIndex\",\"usernameFragment\"}: %w", ErrBadSignal, err)
+	}
+	if strings.TrimSpace(c.Candidate) == "" {
+		return c, badSignal(m, "empty candidate (end-of-candidates must not be sent)")
+	}
+	if c.SDPMid == nil && c.SDPMLineIndex == nil {
+		return c, badSignal(m, "candidate %q has neither sdpMid nor sdpMLineIndex", c.Candidate)
+	}
+	return c, nil
+}
+
+// onOffer answers a remote offer (or, in perfect negotiation, ignores or
+// works around a colliding one).
+func (p *GoPeer) onOffer(m signaling.Message, desc webrtc.SessionDescription) {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	pc := p.currentPC()
+	if p.isClosed() {
+		return
+	}
+	if st := pc.SignalingState(); st != webrtc.SignalingStateStable {
+		if p.cfg.Glare == GlareLock {
+			p.emit(Event{Type: EventGlare, Detail: "ignored: the remote offered without holding the pair lock"})
+			p.emitErr(fmt.Errorf("%w: offer from %s while %s: the remote offered without holding the pair lock; ignored", ErrNegotiation, m.From, st))
+			return
+		}
+		var ok bool
+		if pc, ok = p.perfectCollisionLocked(pc, st); !ok {
+			return
+		}
+	}
+	p.ignoreOffer = false
+	restart := false
+	if rd := pc.RemoteDescription(); rd != nil {
+		old, now := sdpUfrag(rd.SDP), sdpUfrag(desc.SDP)
+		restart = old != "" && now != "" && old != now
+	}
+	if hasApplication(desc.SDP) {
+		// Before SCTP can start: see ensureHeartbeatChannel.
+		p.ensureHeartbeatChannel(pc)
+	}
+	// pion restarts ICE inside SetRemoteDescription for a restart offer
+	// and gathers at once: hold our candidates from here until the answer
+	// is out (or released on failure).
+	p.holdCandidates()
+	defer p.releaseCandidates()
+	err := pc.SetRemoteDescription(desc)
+	p.noteSignaling(pc)
+	if err != nil {
+		p.emitErr(badSignal(m, "applying the offer: %v", err))
+		return
+	}
+	if restart {
+		p.emit(Event{Type: EventRestart, Detail: "remote ICE restart"})
+	}
+	p.flushRemoteCandidatesLocked(pc)
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		p.emitErr(fmt.Errorf("%w: creating the answer to %s: %w", ErrNegotiation, m.From, err))
+		return
+	}
+	err = pc.SetLocalDescription(answer)
+	p.noteSignaling(pc)
+	if err != nil {
+		p.emitErr(fmt.Errorf("%w: setting the answer to %s: %w", ErrNegotiation, m.From, err))
+		return
+	}
+	p.exchanges++
+	if err := p.sendDescription(answer); err != nil {
+		p.emitErr(fmt.Errorf("%w: sending the answer to %s: %w", ErrNegotiation, m.From, err))
+	}
+	p.notify()
+	p.kickNegotiator() // something of ours may still need an offer
+}
+
+// onAnswer applies the answer to our outstanding offer.
+func (p *GoPeer) onAnswer(m signaling.Message, desc webrtc.SessionDescription) {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	pc := p.currentPC()
+	if p.isClosed() {
+		return
+	}
+	if st := pc.SignalingState(); st != webrtc.SignalingStateHaveLocalOffer {
+		p.emitErr(badSignal(m, "answer while %s (no offer of ours outstanding); ignored", st))
+		return
+	}
+	err := pc.SetRemoteDescription(desc)
+	p.noteSignaling(pc)
+	if err != nil {
+		err = badSignal(m, "applying the answer: %v", err)
+		p.emitErr(err)
+		p.finishOfferLocked(fmt.Errorf("%w: %w", ErrNegotiation, err))
+		return
+	}
+	p.flushRemoteCandidatesLocked(pc)
+	p.exchanges++
+	p.finishOfferLocked(nil)
+	p.notify()
+	p.kickNegotiator()
+}
+
+func (p *GoPeer) finishOfferLocked(err error) {
+	if p.offerWait != nil {
+		p.offerWait <- err // capacity 1, sent once
+		p.offerWait = nil
+	}
+}
+
+// onCandidate adds a remote candidate, or keeps it until the remote
+// description it belongs to is applied.
+func (p *GoPeer) onCandidate(m signaling.Message, c candidateInit) {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	pc := p.currentPC()
+	if p.isClosed() {
+		return
+	}
+	rd := pc.RemoteDescription()
+	if rd == nil || !matchesGeneration(rd, c) {
+		// Before its description (none yet, or an ICE restart's still
+		// on the way): keep it until the next remote description.
+		if len(p.remoteCands) >= maxBufferedRemoteCandidate {
+			p.emitErr(badSignal(m, "more than %d candidates waiting for a description; dropping the oldest", maxBufferedRemoteCandidate))
+			p.remoteCands = p.remoteCands[1:]
+		}
+		p.remoteCands = append(p.remoteCands, c)
+		return
+	}
+	if err := p.addCandidateLocked(pc, c); err != nil {
+		p.emitErr(badSignal(m, "%v", err))
+	}
+}
+
+// matchesGeneration: c has no ICE generation, or the one of rd.
+func matchesGeneration(rd *webrtc.SessionDescription, c candidateInit) bool {
+	u := c.ufrag()
+	return u == "" || sdpHasUfrag(rd.SDP, u)
+}
+
+func (p *GoPeer) addCandidateLocked(pc *webrtc.PeerConnection, c candidateInit) error {
+	err := pc.AddICECandidate(webrtc.ICECandidateInit{
+		Candidate:        c.Candidate,
+		SDPMid:           c.SDPMid,
+		SDPMLineIndex:    c.SDPMLineIndex,
+		UsernameFragment: c.UsernameFragment,
+	})
+	if err != nil && !(p.cfg.Glare == GlarePerfect && p.ignoreOffer) {
+		return fmt.Errorf("candidate %q: %w", c.Candidate, err)
+	}
+	return nil
+}
+
+// flushRemoteCandidatesLocked runs after a remote description is applied:
+// the waiting candidates of its generation are added, the others (of an
+// ignored or replaced offer, or from before an ICE restart) dropped.
+func (p *GoPeer) flushRemoteCandidatesLocked(pc *webrtc.PeerConnection) {
+	rd := pc.RemoteDescription()
+	cands := p.remoteCands
+	p.remoteCands = nil
+	for _, c := range cands {
+		if !matchesGeneration(rd, c) {
+			continue
+		}
+		if err := p.addCandidateLocked(pc, c); err != nil {
+			p.emitErr(fmt.Errorf("%w: buffered icecandidate from %q: %w", ErrBadSignal, p.cfg.RemoteID, err))
+		}
+	}
+}
+
+// holdCandidates keeps local candidates back until the description being
+// made has gone out (sendDescription) or was abandoned
+// (releaseCandidates): a candidate must never reach the remote before
+// the description of its ICE generation.
+func (p *GoPeer) holdCandidates() {
+	p.outMu.Lock()
+	p.descSent = false
+	p.outMu.Unlock()
+}
+
+// releaseCandidates sends what was held, if sendDescription has not:
+// the description failed and the current one stays.
+func (p *GoPeer) releaseCandidates() {
+	p.outMu.Lock()
+	defer p.outMu.Unlock()
+	if !p.descSent {
+		p.flushCandidatesLocked()
+	}
+}
+
+func (p *GoPeer) flushCandidatesLocked() {
+	p.descSent = true
+	for _, c := range p.candBuf {
+		p.outQ.Push(p.withUfragLocked(c))
+	}
+	p.candBuf = nil
+}
+
+// sendDescription sends d, then the candidates held meanwhile.
+func (p *GoPeer) sendDescription(d webrtc.SessionDescription) error {
+	p.outMu.Lock()
+	defer p.outMu.Unlock()
+	err := p.send(p.ctx, d.Type.String(), sessionDescriptionInit{Type: d.Type.String(), SDP: d.SDP})
+	p.localUfrag = sdpUfrag(d.SDP)
+	p.flushCandidatesLocked()
+	return err
+}
+
+func (p *GoPeer) withUfragLocked(c candidateInit) candidateInit {
+	if c.UsernameFragment == nil && p.localUfrag != "" {
+		u := p.localUfrag
+		c.UsernameFragment = &u
+	}
+	return c
+}
+
+// localCandidate queues a gathered candidate for candidateLoop.
+func (p *GoPeer) localCandidate(c *webrtc.ICECandidate) {
+	j := c.ToJSON()
+	ci := candidateInit{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}
+	if u := candidateUfrag(j.Candidate); u != "" {
+		ci.UsernameFragment = &u // the generation it was gathered for
+	}
+	p.outMu.Lock()
+	defer p.outMu.Unlock()
+	if !p.descSent {
+		p.candBuf = append(p.candBuf, ci)
+		return
+	}
+	p.outQ.Push(p.withUfragLocked(ci))
+}
+
+// candidateLoop sends local candidates in order, off pion's goroutines.
+func (p *GoPeer) candidateLoop() {
+	for {
+		c, err := p.outQ.Pop(p.ctx)
+		if err != nil {
+			return
+		}
+		if err := p.send(p.ctx, signaling.TypeICECandidate, c); err != nil && p.ctx.Err() == nil {
+			p.emitErr(fmt.Errorf("peer %s: sending a candidate to %s: %w", p.cfg.ID, p.cfg.RemoteID, err))
+		}
+	}
+}
+
+// offerLocked creates, sets and sends an offer; the returned channel
+// gets the outcome of the answer.
+func (p *GoPeer) offerLocked(pc *webrtc.PeerConnection, iceRestart bool) (chan error, error) {
+	if p.isClosed() {
+		return nil, p.closedErr()
+	}
+	if st := pc.SignalingState(); st != webrtc.SignalingStateStable {
+		return nil, fmt.Errorf("%w: %s cannot offer in signaling state %s", ErrNegotiation, p.cfg.ID, st)
+	}
+	if p.hasChannelsLocked() {
+		p.ensureHeartbeatChannel(pc)
+	}
+	// CreateOffer with ICERestart restarts ICE and gathers at once: hold
+	// our candidates from here until the offer is out.
+	p.holdCandidates()
+	defer p.releaseCandidates()
+	offer, err := pc.CreateOffer(&webrtc.OfferOptions{ICERestart: iceRestart})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s creating an offer: %w", ErrNegotiation, p.cfg.ID, err)
+	}
+	err = pc.SetLocalDescription(offer)
+	p.noteSignaling(pc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s setting its offer: %w", ErrNegotiation, p.cfg.ID, err)
+	}
+	p.forceOffer = false
+	if iceRestart {
+		p.restartPending = false
+	}
+	wait := make(chan error, 1)
+	p.offerWait = wait
+	if err := p.sendDescription(offer); err != nil {
+		p.offerWait = nil
+		return nil, fmt.Errorf("%w: %s sending its offer to %s: %w", ErrNegotiation, p.cfg.ID, p.cfg.RemoteID, err)
+	}
+	return wait, nil
+}
+
+// needsNegotiationLocked is our view of pion's negotiation-needed check
+// (which pion does not export): something local that the current
+// descriptions do not carry yet.
+func (p *GoPeer) needsNegotiationLocked(pc *webrtc.PeerConnection) bool {
+	if p.forceOffer || p.restartPending {
+		return true
+	}
+	hasDC := p.hasChannelsLocked()
+	ld := pc.CurrentLocalDescription()
+	if ld == nil {
+		return hasDC || len(pc.GetTransceivers()) > 0
+	}
+	if hasDC && !hasApplication(ld.SDP) {
+		return true
+	}
+	for _, t := range pc.GetTransceivers() {
+		if t.Mid() == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// hasChannelsLocked: a data channel was created on the current pc (the
+// heartbeat channel counts). Needs negMu, which every creation holds.
+func (p *GoPeer) hasChannelsLocked() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.hbDC != nil {
+		return true
+	}
+	for _, ch := range p.local {
+		if !ch.isClosed() {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *GoPeer) kickNegotiator() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// negotiatorLoop offers what pion (or our own bookkeeping) says needs
+// negotiating and that no operation is about to negotiate anyway.
+func (p *GoPeer) negotiatorLoop() {
+	for {
+		select {
+		case <-p.kick:
+		case <-p.ctx.Done():
+			return
+		}
+		var err error
+		if p.cfg.Glare == GlarePerfect {
+			err = p.perfectNegotiate()
+		} else {
+			err = p.lockNegotiate()
+		}
+		if err != nil && p.ctx.Err() == nil {
+			p.emitErr(err)
+		}
+	}
+}
+
+func (p *GoPeer) needsNegotiation() bool {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	if p.isClosed() {
+		return false
+	}
+	return p.needsNegotiationLocked(p.currentPC())
+}
+
+// sdpUfrag is the first a=ice-ufrag of an SDP.
+func sdpUfrag(s string) string {
+	for _, line := range strings.Split(s, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "a=ice-ufrag:"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func sdpHasUfrag(s, ufrag string) bool {
+	for _, line := range strings.Split(s, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "a=ice-ufrag:"); ok && v == ufrag {
+			return true
+		}
+	}
+	return false
+}
+
+func hasApplication(s string) bool {
+	return strings.HasPrefix(s, "m=application") || strings.Contains(s, "\nm=application")
+}

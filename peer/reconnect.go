@@ -1,0 +1,278 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/netlab/netlab/internal/feed"
+)
+
+// Reconnect policy (unless Config.Reconnect.Disabled), once the session
+// has been connected:
+//
+//	ICE disconnected ──DisconnectedGrace──▶ ICE restart ─┐
+//	ICE failed ───────────────at once─────▶ ICE restart ─┤ error: backoff 250 ms .. 5 s (seeded jitter), again
+//	                                                      └ connected: done
+//
+// Who restarts: under GlareLock both sides may, each under the pair lock,
+// and a side that gets the lock while ICE is connected again does
+// nothing, so one restart serves both and it works whichever side
+// noticed first (or alone, against a remote without this policy). Under
+// GlarePerfect only the impolite side restarts: two crossing restart
+// offers would be a collision that a polite pion cannot roll back.
+// While signaling is down the policy waits for it (the client queues
+// nothing of ours meanwhile). A remote that said bye is not restarted.
+//
+// Events: EventDisconnected when ICE first leaves connected (Duration:
+// from the last packet heard on the selected pair, else from the last
+// time it connected), EventRestart for each restart (either side),
+// EventRecovered when ICE connects again (Duration: from detection).
+
+const (
+	restartBackoffMin = 250 * time.Millisecond
+	restartBackoffMax = 5 * time.Second
+)
+
+// reconnectState is the ICE history the policy needs; guarded by mu.
+type reconnectState struct {
+	ice           webrtc.ICEConnectionState
+	up            bool   // connected or completed now
+	ever          bool   // connected at least once
+	connectedSeq  uint64 // transitions into connected
+	failedSeq     uint64 // transitions into failed
+	lastConnected time.Time
+	detectedAt    time.Time // set while a disconnection is not yet recovered
+}
+
+// onICEState tracks ICE for the events and the policy.
+func (p *GoPeer) onICEState(s webrtc.ICEConnectionState) {
+	now := time.Now()
+	p.recordState(machineICE, s.String())
+	lastRx := p.gnet.lastReceived()
+	var ev *Event
+	p.mu.Lock()
+	rc := &p.rc
+	rc.ice = s
+	switch s {
+	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
+		if !rc.up {
+			rc.up = true
+			rc.connectedSeq++
+			rc.lastConnected = now
+		}
+		rc.ever = true
+		if !rc.detectedAt.IsZero() {
+			ev = &Event{Type: EventRecovered, At: now, Since: rc.detectedAt, Duration: now.Sub(rc.detectedAt), Detail: "ice " + s.String()}
+			rc.detectedAt = time.Time{}
+		}
+	case webrtc.ICEConnectionStateDisconnected, webrtc.ICEConnectionStateFailed:
+		rc.up = false
+		if s == webrtc.ICEConnectionStateFailed {
+			rc.failedSeq++
+		}
+		if rc.ever && rc.detectedAt.IsZero() {
+			from := rc.lastConnected
+			if lastRx.After(from) && !lastRx.After(now) {
+				from = lastRx
+			}
+			rc.detectedAt = now
+			ev = &Event{Type: EventDisconnected, At: now, Since: from, Duration: now.Sub(from), Detail: "ice " + s.String()}
+		}
+	default:
+		rc.up = false
+	}
+	p.notifyLocked()
+	p.mu.Unlock()
+	if ev != nil {
+		p.emit(*ev)
+	}
+	p.iceQ.Push(s)
+}
+
+// Restart does an ICE restart (under the pair lock, or by perfect
+// negotiation) and returns once ICE is connected again.
+func (p *GoPeer) Restart(ctx context.Context) error {
+	if p.isClosed() {
+		return p.closedErr()
+	}
+	if p.cfg.Glare == GlarePerfect {
+		return p.perfectRestart(ctx, "requested")
+	}
+	return p.lock.Acquire(ctx, func(ctx context.Context) error {
+		return p.restartBody(ctx, "requested", false)
+	})
+}
+
+// restartWait bounds the wait for ICE after a restart offer: pion gives
+// up on a checking agent after its disconnected and failed timeouts.
+func (p *GoPeer) restartWait() time.Duration {
+	return p.cfg.ICE.Disconnected + p.cfg.ICE.Failed + time.Second
+}
+
+func (p *GoPeer) iceMarks() (up bool, connected, failed uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rc.up, p.rc.connectedSeq, p.rc.failedSeq
+}
+
+// restartBody runs under the pair lock: offer with ICERestart, then wait
+// for ICE to connect (or fail) again.
+func (p *GoPeer) restartBody(ctx context.Context, why string, skipIfUp bool) error {
+	up, seq, fseq := p.iceMarks()
+	if skipIfUp && up {
+		return nil
+	}
+	p.emit(Event{Type: EventRestart, Detail: why})
+	if err := p.negotiate(ctx, true); err != nil {
+		return fmt.Errorf("peer %s: ICE restart: %w", p.cfg.ID, err)
+	}
+	return p.waitReconnected(ctx, seq, fseq)
+}
+
+func (p *GoPeer) waitReconnected(ctx context.Context, seq, fseq uint64) error {
+	wctx, cancel := context.WithTimeout(ctx, p.restartWait())
+	defer cancel()
+	return p.waitFor(wctx, "ICE to connect after the restart", func() (bool, error) {
+		_, c, f := p.iceMarks()
+		if c > seq {
+			return true, nil
+		}
+		if f > fseq {
+			return false, fmt.Errorf("peer %s: ICE failed again after the restart", p.cfg.ID)
+		}
+		return false, p.perfectError()
+	})
+}
+
+// perfectRestart asks the negotiator for an ICE restart offer.
+func (p *GoPeer) perfectRestart(ctx context.Context, why string) error {
+	_, seq, fseq := p.iceMarks()
+	p.negMu.Lock()
+	p.restartPending = true
+	p.negMu.Unlock()
+	p.emit(Event{Type: EventRestart, Detail: why})
+	p.kickNegotiator()
+	return p.waitReconnected(ctx, seq, fseq)
+}
+
+func (p *GoPeer) policyActive() bool {
+	if p.cfg.Reconnect.Disabled || (p.cfg.Glare == GlarePerfect && p.polite) {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rc.ever && !p.bye && !p.closed
+}
+
+// reconnectLoop applies the policy to the ICE states as they come.
+func (p *GoPeer) reconnectLoop() {
+	var graceAt time.Time
+	for {
+		ctx, cancel := p.ctx, context.CancelFunc(func() {})
+		if !graceAt.IsZero() {
+			ctx, cancel = context.WithDeadline(p.ctx, graceAt)
+		}
+		s, err := p.iceQ.Pop(ctx)
+		cancel()
+		if p.ctx.Err() != nil || errors.Is(err, feed.ErrClosed) {
+			return
+		}
+		if err != nil { // the grace period is over
+			graceAt = time.Time{}
+			s = p.iceNow()
+			if s != webrtc.ICEConnectionStateDisconnected && s != webrtc.ICEConnectionStateFailed {
+				continue
+			}
+			p.recover(fmt.Sprintf("ICE %s for %v", s, p.cfg.Reconnect.DisconnectedGrace))
+			graceAt = p.afterRecover()
+			continue
+		}
+		if !p.policyActive() {
+			graceAt = time.Time{}
+			continue
+		}
+		switch s {
+		case webrtc.ICEConnectionStateDisconnected:
+			if graceAt.IsZero() {
+				graceAt = time.Now().Add(p.cfg.Reconnect.DisconnectedGrace)
+			}
+		case webrtc.ICEConnectionStateFailed:
+			p.recover("ICE failed")
+			graceAt = p.afterRecover()
+		case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted, webrtc.ICEConnectionStateClosed:
+			graceAt = time.Time{}
+		}
+	}
+}
+
+func (p *GoPeer) iceNow() webrtc.ICEConnectionState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rc.ice
+}
+
+// afterRecover drops the states queued while recovering and starts a
+// grace period if ICE is disconnected now.
+func (p *GoPeer) afterRecover() time.Time {
+	for {
+		if _, ok := p.iceQ.TryPop(); !ok {
+			break
+		}
+	}
+	if p.iceNow() == webrtc.ICEConnectionStateDisconnected && p.policyActive() {
+		return time.Now().Add(p.cfg.Reconnect.DisconnectedGrace)
+	}
+	return time.Time{}
+}
+
+// recover restarts ICE until it connects, with backoff, while the policy
+// holds.
+func (p *GoPeer) recover(why string) {
+	backoff := restartBackoffMin
+	for attempt := 1; ; attempt++ {
+		if up, _, _ := p.iceMarks(); up || !p.policyActive() {
+			return
+		}
+		if err := p.client.WaitConnected(p.ctx); err != nil {
+			return
+		}
+		detail := fmt.Sprintf("%s (attempt %d)", why, attempt)
+		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.LockTimeout+p.restartWait()+p.cfg.SettleDelay)
+		var err error
+		if p.cfg.Glare == GlarePerfect {
+			err = p.perfectRestart(ctx, detail)
+		} else {
+			err = p.lock.Acquire(ctx, func(ctx context.Context) error { return p.restartBody(ctx, detail, true) })
+		}
+		cancel()
+		if err == nil || p.ctx.Err() != nil {
+			return
+		}
+		p.emitErr(fmt.Errorf("peer %s: ICE restart attempt %d: %w", p.cfg.ID, attempt, err))
+		p.mu.Lock()
+		wait := backoff/2 + time.Duration(p.rng.Int64N(int64(backoff/2)))
+		p.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-p.ctx.Done():
+			t.Stop()
+			return
+		}
+		backoff = min(2*backoff, restartBackoffMax)
+	}
+}
+
+// onBye: the remote closed on purpose; stop heartbeats and the policy.
+func (p *GoPeer) onBye() {
+	p.mu.Lock()
+	p.bye = true
+	p.notifyLocked()
+	p.mu.Unlock()
+	p.hb.Stop()
+	p.emit(Event{Type: EventBye, Detail: p.cfg.RemoteID + " closed"})
+}
