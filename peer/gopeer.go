@@ -2,7 +2,6 @@ package peer
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -47,6 +46,9 @@ type GoPeer struct {
 	cev    *feed.Queue[signaling.ClientEvent] // the client's events, for clientLoop
 	lock   *pairLock
 	hb     *heartbeat
+	// hbHeard adds the signaling heartbeat path once the remote has been
+	// heard from (readLoop only).
+	hbHeard sync.Once
 	events feed.Hub[Event]
 	rtpOut *rtpCounter // read-only: counts RTP as written to the transport
 
@@ -169,9 +171,6 @@ func New(cfg Config, opts ...Option) (*GoPeer, error) {
 	p.lock = newPairLock(lockConfig{Local: cfg.ID, Remote: cfg.RemoteID, Timeout: cfg.LockTimeout, Send: p.send})
 	p.hb = newHeartbeat(cfg.Heartbeat, p.emit)
 	p.sub = p.client.Subscribe(signaling.Filter{From: cfg.RemoteID})
-	p.hb.AddPath(pathSignaling, func(ctx context.Context, payload []byte) error {
-		return p.send(ctx, TypeHeartbeat, json.RawMessage(payload))
-	})
 	p.hb.Start()
 	for _, loop := range []func(){p.readLoop, p.negotiatorLoop, p.candidateLoop, p.reconnectLoop, p.clientLoop} {
 		p.spawn(loop)

@@ -1,6 +1,8 @@
 package peer
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -57,6 +59,15 @@ func (p *GoPeer) readLoop() {
 }
 
 func (p *GoPeer) handleMessage(m signaling.Message) {
+	// Beat on signaling only once the remote is known to be there: until
+	// then there is nobody to watch, and over WebSocket a message to an
+	// id nobody holds closes the sender's own socket (PROTOCOL.md), so
+	// beats sent early would cut us off again and again.
+	p.hbHeard.Do(func() {
+		p.hb.AddPath(pathSignaling, func(ctx context.Context, payload []byte) error {
+			return p.send(ctx, TypeHeartbeat, json.RawMessage(payload))
+		})
+	})
 	switch m.Type {
 	case signaling.TypeOffer, signaling.TypeAnswer:
 		desc, err := decodeDescription(m)
