@@ -49,8 +49,8 @@ type GoPeer struct {
 	// hbHeard adds the signaling heartbeat path once the remote has been
 	// heard from (readLoop only).
 	hbHeard sync.Once
-	events feed.Hub[Event]
-	rtpOut *rtpCounter // read-only: counts RTP as written to the transport
+	events  feed.Hub[Event]
+	rtpOut  *rtpCounter // read-only: counts RTP as written to the transport
 
 	ctx       context.Context // canceled by Close and Kill
 	cancel    context.CancelFunc
