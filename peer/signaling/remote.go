@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -180,4 +181,25 @@ func retryAfterHeader(h http.Header) time.Duration {
 		return 0
 	}
 	return time.Duration(n) * time.Second
+}
+
+// encodeForSend is the common first half of a session's Send: the context
+// and the session still live, the message encoded and within the limit.
+func encodeForSend(ctx context.Context, ended <-chan struct{}, endErr func() error, m Message, maxBytes int) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	select {
+	case <-ended:
+		return nil, endErr()
+	default:
+	}
+	b, err := m.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if len(b) > maxBytes {
+		return nil, fmt.Errorf("%w: %s to %q: %d bytes, limit %d", ErrTooLarge, m.Type, m.To, len(b), maxBytes)
+	}
+	return b, nil
 }

@@ -13,20 +13,9 @@ import (
 // (413), ErrMalformed or ErrMissingField (400), a *RetryError (503).
 // A 403 means the server has no stream for this id: the session ends.
 func (s *sseSession) Send(ctx context.Context, m Message) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	select {
-	case <-s.ended:
-		return s.endErr()
-	default:
-	}
-	b, err := m.Encode()
+	b, err := encodeForSend(ctx, s.ended, s.endErr, m, s.cfg.maxMessageBytes)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if len(b) > s.cfg.maxMessageBytes {
-		return fmt.Errorf("%w: %s to %q: %d bytes, limit %d", ErrTooLarge, m.Type, m.To, len(b), s.cfg.maxMessageBytes)
+		return err
 	}
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()

@@ -195,20 +195,9 @@ func (s *wsSession) endErr() error {
 // Send writes m; it returns once the frame is on the socket (the server
 // refuses bad input by closing, which Recv reports).
 func (s *wsSession) Send(ctx context.Context, m Message) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	select {
-	case <-s.ended:
-		return s.endErr()
-	default:
-	}
-	b, err := m.Encode()
+	b, err := encodeForSend(ctx, s.ended, s.endErr, m, s.cfg.maxMessageBytes)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if len(b) > s.cfg.maxMessageBytes {
-		return fmt.Errorf("%w: %s to %q: %d bytes, limit %d", ErrTooLarge, m.Type, m.To, len(b), s.cfg.maxMessageBytes)
+		return err
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
