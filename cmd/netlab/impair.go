@@ -22,13 +22,7 @@ func runImpair(args []string, stdout, stderr io.Writer) error {
 		seed    = fs.Uint64("seed", 1, "seed of every random decision")
 		asJSON  = fs.Bool("json", false, "print JSON")
 	)
-	rest, err := parseFlags(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, "usage: netlab impair --profile NAME|FILE --packets N [--size BYTES] [--pps RATE] [--direction up|down] [--seed S] [--json]")
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		return err
-	}
+	rest, err := parseFlagsOrHelp(fs, args, stdout, "usage: netlab impair --profile NAME|FILE --packets N [--size BYTES] [--pps RATE] [--direction up|down] [--seed S] [--json]")
 	if err != nil {
 		return err
 	}

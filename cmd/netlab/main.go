@@ -95,6 +95,18 @@ func unwrapUsage(err error) error {
 	return err
 }
 
+// parseFlagsOrHelp is parseFlags for a command whose --help prints usage
+// and the flags' defaults to stdout (and still returns flag.ErrHelp).
+func parseFlagsOrHelp(fs *flag.FlagSet, args []string, stdout io.Writer, usage string) ([]string, error) {
+	rest, err := parseFlags(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, usage)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+	}
+	return rest, err
+}
+
 // parseFlags parses flags wherever they stand among the positional
 // arguments ("show wifi --json" as well as "--json show wifi").
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {

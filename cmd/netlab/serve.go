@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,13 +28,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		allow    = fs.Bool("allow-non-loopback", false, "allow an --addr that is not loopback")
 		verbose  = fs.Bool("verbose", false, "log every connection and refusal to stderr")
 	)
-	rest, err := parseFlags(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, "usage: netlab serve [--addr HOST:PORT] [--version V] [--max-message-bytes N] [--ping-interval D] [--retry-after D] [--shutdown-timeout D] [--allow-non-loopback] [--verbose]")
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		return err
-	}
+	rest, err := parseFlagsOrHelp(fs, args, stdout, "usage: netlab serve [--addr HOST:PORT] [--version V] [--max-message-bytes N] [--ping-interval D] [--retry-after D] [--shutdown-timeout D] [--allow-non-loopback] [--verbose]")
 	if err != nil {
 		return err
 	}
