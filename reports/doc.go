@@ -1,11 +1,14 @@
 // Package reports is the data model of a netlab run and its renderings.
 //
-// A run is data first: Run -> Cases, each with its labels, verdict,
-// failure, metrics, impairment ledgers and the command that reruns it. JSON
-// (schema-versioned) is the source of truth; other renderings (HTML with
-// plots, Markdown, compare) read it. The package imports nothing else of
-// netlab's, so any tool can read a run.
+// A run is data first: Run -> Cases, each with its cell of the matrix
+// (family, pair, transport, NATs, clock), labels, verdict, failure, metrics,
+// impairment ledgers, timeline of events and the command that reruns it;
+// plus the result Tables that families compute once per run. JSON
+// (schema-versioned, read strictly) is the source of truth; other
+// renderings (Markdown summary, HTML with plots, compare) read it. The
+// package imports nothing else of netlab's, so any tool can read a run.
 //
 //	scenarios (Ginkgo) --ReportAfterSuite--> reports.Run --> run.json
-//	                                                     \-> junit.xml (Ginkgo)
+//	                                                     |-> junit.xml (Ginkgo)
+//	                                                     \-> Markdown summary (CI job page)
 package reports

@@ -13,28 +13,35 @@ import (
 
 // SchemaVersion is the version of the run.json format. It grows by one for
 // every change that an older reader would misread.
-const SchemaVersion = 1
+//
+//	1: run, environment, cases (verdict, metrics, ledgers, reproduce)
+//	2: + run command, junit path and tables; case pair, transport, NATs,
+//	   family, clock and timeline
+const SchemaVersion = 2
 
 // Run is one execution of the scenario suite.
 type Run struct {
-	Schema      int         `json:"schema"`
-	Tool        string      `json:"tool"` // "netlab"
-	Environment Environment `json:"environment"`
-	Seed        uint64      `json:"seed"`
-	Started     time.Time   `json:"started"`
-	Duration    float64     `json:"duration_s"`
-	Passed      int         `json:"passed"`
-	Failed      int         `json:"failed"`
-	Skipped     int         `json:"skipped"`
-	Cases       []Case      `json:"cases"`
+	Schema      int         `json:"schema"`            // format of the file, 1..SchemaVersion (Read keeps what the file said)
+	Tool        string      `json:"tool"`              // "netlab"
+	Command     string      `json:"command,omitempty"` // the command line that produced the run
+	Environment Environment `json:"environment"`       // what the run ran on and with
+	Seed        uint64      `json:"seed"`              // the run's seed; every random choice derives from it
+	Started     time.Time   `json:"started"`           // wall-clock start, UTC
+	Duration    float64     `json:"duration_s"`        // wall-clock length of the whole run, seconds
+	Passed      int         `json:"passed"`            // number of cases with Verdict Passed
+	Failed      int         `json:"failed"`            // number of cases with Verdict Failed
+	Skipped     int         `json:"skipped"`           // number of cases with Verdict Skipped (or pending)
+	JUnit       string      `json:"junit,omitempty"`   // JUnit file written beside this one, relative to it
+	Cases       []Case      `json:"cases"`             // one per spec, in the order the suite reported them
+	Tables      []Table     `json:"tables,omitempty"`  // result tables a family computes once per run
 }
 
 // Environment records what the run ran on and with.
 type Environment struct {
-	GoVersion string            `json:"go_version"`
-	OS        string            `json:"os"`
-	Arch      string            `json:"arch"`
-	CPUs      int               `json:"cpus"`
+	GoVersion string            `json:"go_version"`        // runtime.Version()
+	OS        string            `json:"os"`                // runtime.GOOS
+	Arch      string            `json:"arch"`              // runtime.GOARCH
+	CPUs      int               `json:"cpus"`              // runtime.NumCPU()
 	Modules   map[string]string `json:"modules,omitempty"` // module path -> version
 	Netns     string            `json:"netns,omitempty"`   // how traffic was kept on loopback
 }
@@ -49,37 +56,51 @@ const (
 	Skipped Verdict = "skipped"
 )
 
-// Case is one spec of the suite.
+// Clocks a case can run on (Case.Clock): what Event.At and Duration count.
+const (
+	ClockVirtual = "virtual" // testing/synctest bubble: time advances only when every goroutine is blocked
+	ClockReal    = "real"    // the wall clock
+)
+
+// Case is one spec of the suite. The fields from Family to Clock say which
+// cell of the matrix the case is; they are empty when they do not apply.
 type Case struct {
-	Name      string             `json:"name"`
-	Labels    []string           `json:"labels,omitempty"`
-	Verdict   Verdict            `json:"verdict"`
-	Failure   string             `json:"failure,omitempty"`
-	Location  string             `json:"location,omitempty"` // file:line of the failure
-	Duration  float64            `json:"duration_s"`
-	Profile   string             `json:"profile,omitempty"`
-	Metrics   map[string]float64 `json:"metrics,omitempty"`
-	Ledgers   []Ledger           `json:"ledgers,omitempty"`
-	Reproduce string             `json:"reproduce"`
+	Name      string             `json:"name"`                // the spec's full text
+	Labels    []string           `json:"labels,omitempty"`    // Ginkgo labels
+	Family    string             `json:"family,omitempty"`    // nat, glare, reconnect, heartbeat, reliability, perf, seed, ...
+	Pair      string             `json:"pair,omitempty"`      // endpoint kinds: go-go, go-chrome, chrome-chrome
+	Transport string             `json:"transport,omitempty"` // signaling: loopback, delayed, ws, sse
+	NATs      []string           `json:"nats,omitempty"`      // NAT preset of each endpoint, in endpoint order
+	Clock     string             `json:"clock,omitempty"`     // ClockVirtual or ClockReal
+	Verdict   Verdict            `json:"verdict"`             // passed, failed or skipped
+	Failure   string             `json:"failure,omitempty"`   // the failure message
+	Location  string             `json:"location,omitempty"`  // file:line of the failure
+	Duration  float64            `json:"duration_s"`          // length of the case, seconds
+	Profile   string             `json:"profile,omitempty"`   // netem profile applied, by name
+	Metrics   map[string]float64 `json:"metrics,omitempty"`   // figures measured, by name (units in the name: _ms, _s, ...)
+	Ledgers   []Ledger           `json:"ledgers,omitempty"`   // one per impairment point and direction
+	Timeline  []Event            `json:"timeline,omitempty"`  // what happened when, sorted by At (see SortTimeline)
+	Reproduce string             `json:"reproduce"`           // the command that reruns exactly this case
 }
 
 // Ledger is an impairment point's record in one direction (see netem).
 type Ledger struct {
-	Point     string            `json:"point"`
-	Direction string            `json:"direction"`
-	Packets   uint64            `json:"packets"`
-	Delivered uint64            `json:"delivered"`
-	Dropped   uint64            `json:"dropped"`
-	DroppedBy map[string]uint64 `json:"dropped_by,omitempty"`
-	SHA256    string            `json:"sha256"`
+	Point     string            `json:"point"`                // the impairment point's name
+	Direction string            `json:"direction"`            // "up" or "down"
+	Packets   uint64            `json:"packets"`              // packets offered
+	Delivered uint64            `json:"delivered"`            // packets passed on
+	Dropped   uint64            `json:"dropped"`              // packets dropped
+	DroppedBy map[string]uint64 `json:"dropped_by,omitempty"` // drops by cause (loss model, blackhole, queue, ...)
+	SHA256    string            `json:"sha256"`               // hash of the decision ledger: same hash, same impairment history
 }
 
-// ErrBadRun is wrapped by every error reading a run file.
-var ErrBadRun = errors.New("bad run file")
-
 // WriteFile writes r as indented JSON, atomically (a reader never sees half
-// a file).
+// a file). It refuses a run that Read would refuse (see Validate), so a bad
+// record fails where it is made rather than where it is read.
 func (r *Run) WriteFile(path string) error {
+	if err := r.check(); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrBadRun, path, err)
+	}
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
@@ -105,12 +126,22 @@ func (r *Run) WriteFile(path string) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// Read decodes a run, strictly: unknown fields, a truncated file or a newer
-// schema are errors that say where and what.
+// Read decodes a run, strictly: unknown fields, a truncated file, trailing
+// data, a newer schema or a malformed case or table are errors that say
+// where and what. Schema 1 files decode into the same struct, with the
+// fields schema 2 added left empty.
 func Read(name string, rd io.Reader) (*Run, error) {
 	data, err := io.ReadAll(rd)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrBadRun, name, err)
+	}
+	// A newer file most likely has fields this reader does not know; say
+	// "newer schema" rather than "unknown field".
+	var head struct {
+		Schema int `json:"schema"`
+	}
+	if json.Unmarshal(data, &head) == nil && head.Schema > SchemaVersion {
+		return nil, schemaError(name, head.Schema)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -128,10 +159,18 @@ func Read(name string, rd io.Reader) (*Run, error) {
 		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrBadRun, name, err)
 	}
-	if r.Schema < 1 || r.Schema > SchemaVersion {
-		return nil, fmt.Errorf("%w: %s: schema %d, this netlab reads 1-%d", ErrBadRun, name, r.Schema, SchemaVersion)
+	end := int(dec.InputOffset())
+	if rest := bytes.TrimLeft(data[end:], " \t\r\n"); len(rest) > 0 {
+		return nil, fmt.Errorf("%w: %s: byte %d: data after the run", ErrBadRun, name, len(data)-len(rest))
+	}
+	if err := r.check(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrBadRun, name, err)
 	}
 	return &r, nil
+}
+
+func schemaError(name string, schema int) error {
+	return fmt.Errorf("%w: %s: schema %d, this netlab reads 1-%d", ErrBadRun, name, schema, SchemaVersion)
 }
 
 // ReadFile reads a run file.

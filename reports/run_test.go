@@ -1,17 +1,50 @@
 package reports
 
 import (
+	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 )
 
+// fullRun sets every field of schema 2, so a round trip or a truncation
+// exercises all of them.
+func fullRun(t *testing.T) *Run {
+	t.Helper()
+	r := &Run{Schema: SchemaVersion, Tool: "netlab", Command: "go test ./scenarios -args -netlab.seed=7",
+		Environment: Environment{GoVersion: "go1.26.8", OS: "linux", Arch: "amd64", CPUs: 2,
+			Modules: map[string]string{"github.com/pion/webrtc/v4": "v4.2.1"}, Netns: "unshare -n"},
+		Seed: 7, Started: time.Unix(100, 0).UTC(), Duration: 1.5, Passed: 1, Failed: 1, JUnit: "junit.xml",
+		Cases: []Case{
+			{Name: "nat a", Labels: []string{"nat"}, Family: "nat", Pair: "go-go", Transport: "ws",
+				NATs: []string{"symmetric", "full-cone"}, Clock: ClockVirtual, Verdict: Passed, Duration: 0.5,
+				Profile: "wifi-lossy", Metrics: map[string]float64{"loss": 0.1},
+				Ledgers:   []Ledger{{Point: "p", Direction: "up", Packets: 3, Delivered: 2, Dropped: 1, DroppedBy: map[string]uint64{"gilbert": 1}, SHA256: "ab"}},
+				Timeline:  []Event{{At: 0, Source: "a", Kind: "ice-state", Detail: "checking"}, {At: 1.25, Source: "link:a", Kind: "cut"}},
+				Reproduce: "go test ./scenarios -run x"},
+			{Name: "glare b", Family: "glare", Clock: ClockReal, Verdict: Failed, Failure: "boom", Location: "glare_test.go:12",
+				Reproduce: "go test ./scenarios -run y"},
+		}}
+	tb, err := NewTable("who-needs-turn", "Who needs TURN", "a \\ b", "full-cone", "symmetric")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.AddRow("symmetric", "direct", "relay"); err != nil {
+		t.Fatal(err)
+	}
+	tb.Notes = []string{"relay: only a TURN candidate pair connected"}
+	if err := r.AddTable(tb); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func TestRunRoundTrip(t *testing.T) {
-	r := &Run{Schema: SchemaVersion, Tool: "netlab", Seed: 7, Started: time.Unix(100, 0).UTC(),
-		Cases: []Case{{Name: "a", Verdict: Passed, Reproduce: "go test ./scenarios", Metrics: map[string]float64{"loss": 0.1},
-			Ledgers: []Ledger{{Point: "p", Direction: "up", Packets: 3, SHA256: "ab"}}}}}
+	r := fullRun(t)
 	path := filepath.Join(t.TempDir(), "out", "run.json")
 	if err := r.WriteFile(path); err != nil {
 		t.Fatal(err)
@@ -20,22 +53,156 @@ func TestRunRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Seed != 7 || len(got.Cases) != 1 || got.Cases[0].Ledgers[0].SHA256 != "ab" {
-		t.Errorf("round trip: %+v", got)
+	if !reflect.DeepEqual(got, r) {
+		t.Errorf("round trip changed the run:\n got %+v\nwant %+v", got, r)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The tags are the format: check a few of the new ones by name.
+	for _, key := range []string{`"schema": 2`, `"command":`, `"junit":`, `"tables":`, `"nats":`, `"at_s": 1.25`, `"transport": "ws"`, `"clock": "virtual"`} {
+		if !strings.Contains(string(data), key) {
+			t.Errorf("run.json lacks %s", key)
+		}
+	}
+}
+
+// schema1 is a run.json as netlab wrote it before schema 2 (trimmed from
+// reports/out/run.json of that time).
+const schema1 = `{
+  "schema": 1,
+  "tool": "netlab",
+  "environment": {
+    "go_version": "go1.26.8",
+    "os": "linux",
+    "arch": "amd64",
+    "cpus": 2,
+    "modules": {
+      "github.com/pion/webrtc/v4": "v4.2.1"
+    },
+    "netns": "unshare -n (loopback only)"
+  },
+  "seed": 1,
+  "started": "2026-11-21T23:32:04.20236932Z",
+  "duration_s": 0.785729888,
+  "passed": 1,
+  "failed": 0,
+  "skipped": 0,
+  "cases": [
+    {
+      "name": "netem proxies on loopback carries UDP through wifi-lossy",
+      "labels": [
+        "netem",
+        "udp"
+      ],
+      "verdict": "passed",
+      "duration_s": 0.333723226,
+      "profile": "wifi-lossy",
+      "metrics": {
+        "min_delay_ms": 20.273,
+        "received": 1907
+      },
+      "ledgers": [
+        {
+          "point": "udp-proxy",
+          "direction": "up",
+          "packets": 2000,
+          "delivered": 1907,
+          "dropped": 93,
+          "dropped_by": {
+            "gilbert": 93
+          },
+          "sha256": "0f1e"
+        }
+      ],
+      "reproduce": "go test ./scenarios -run TestScenarios -count=1"
+    }
+  ]
+}
+`
+
+func TestReadSchema1(t *testing.T) {
+	r, err := Read("old.json", strings.NewReader(schema1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Schema != 1 || r.Seed != 1 || r.Environment.Modules["github.com/pion/webrtc/v4"] != "v4.2.1" {
+		t.Errorf("run fields: %+v", r)
+	}
+	c := r.Cases[0]
+	if c.Verdict != Passed || c.Profile != "wifi-lossy" || c.Metrics["received"] != 1907 ||
+		c.Ledgers[0].DroppedBy["gilbert"] != 93 || c.Ledgers[0].SHA256 != "0f1e" {
+		t.Errorf("case fields: %+v", c)
+	}
+	// What schema 2 added is empty.
+	if r.Command != "" || r.JUnit != "" || r.Tables != nil || c.Family != "" || c.Pair != "" ||
+		c.Transport != "" || c.NATs != nil || c.Clock != "" || c.Timeline != nil {
+		t.Errorf("schema 2 fields set from a schema 1 file: %+v", r)
 	}
 }
 
 func TestReadRejects(t *testing.T) {
 	for _, c := range []struct{ src, want string }{
 		{`{"schema": 1, "cases": [`, "truncated"},
+		{``, "truncated after 0 bytes"},
 		{`{"schema": 1, "bogus": 2}`, `unknown field "bogus"`},
 		{`{"schema": "one"}`, "field schema: want int, got string"},
-		{`{"schema": 99}`, "schema 99, this netlab reads 1-1"},
+		{`{"schema": 99}`, "schema 99, this netlab reads 1-2"},
+		{`{"schema": 0}`, "schema 0, this netlab reads 1-2"},
+		// A newer file says so even when it has fields this reader lacks.
+		{`{"schema": 3, "flux": {}}`, "schema 3, this netlab reads 1-2"},
 		{`{"schema": 1,}`, "byte 14"},
+		{`{"schema": 2} {"schema": 2}`, "byte 14: data after the run"},
+		{`{"schema": 2, "cases": [{"name": "x", "verdict": "won"}]}`, `cases[0] "x": verdict "won", want passed, failed or skipped`},
+		{`{"schema": 2, "cases": [{"name": "x", "verdict": "passed", "clock": "wall"}]}`, `cases[0] "x": clock "wall", want virtual or real`},
+		{`{"schema": 2, "cases": [{"name": "x", "verdict": "passed", "timeline": [{"at_s": 1, "source": "a"}]}]}`, `cases[0] "x": timeline[0]: no kind`},
+		{`{"schema": 2, "cases": [{"name": "x", "verdict": "passed", "timeline": [{"at_s": 1, "kind": "cut"}]}]}`, `timeline[0]: no source`},
+		{`{"schema": 2, "cases": [{"name": "x", "verdict": "passed", "timeline": [{"at_s": -1, "source": "a", "kind": "cut"}]}]}`, `timeline[0]: at_s -1`},
+		{`{"schema": 2, "tables": [{"name": "t", "columns": ["a", "b"], "rows": [["1", "2"], ["3"]]}]}`, `tables[0]: bad table: table "t": row 1 has 1 cells, want 2 (a, b)`},
+		{`{"schema": 2, "tables": [{"name": "t", "columns": []}]}`, `tables[0]: bad table: table "t": no columns`},
+		{`{"schema": 2, "tables": [{"name": "t", "columns": ["a"]}, {"name": "t", "columns": ["b"]}]}`, `tables[1]: bad table: name "t" already used by tables[0]`},
 	} {
 		_, err := Read("run.json", strings.NewReader(c.src))
-		if !errors.Is(err, ErrBadRun) || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: got %v, want ErrBadRun containing %q", c.src, err, c.want)
+		if !errors.Is(err, ErrBadRun) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "run.json: ") {
+			t.Errorf("%s: got %v, want ErrBadRun naming run.json and containing %q", c.src, err, c.want)
 		}
+		if strings.Contains(c.want, "bad table") && !errors.Is(err, ErrBadTable) {
+			t.Errorf("%s: %v does not wrap ErrBadTable", c.src, err)
+		}
+	}
+}
+
+// TestReadTruncatedSchema2 cuts a full schema 2 file at every byte: each
+// prefix must be refused as truncated, never read as a shorter run.
+func TestReadTruncatedSchema2(t *testing.T) {
+	data, err := json.MarshalIndent(fullRun(t), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read("run.json", strings.NewReader(string(data))); err != nil {
+		t.Fatalf("whole file: %v", err)
+	}
+	for n := range len(data) {
+		_, err := Read("run.json", strings.NewReader(string(data[:n])))
+		if !errors.Is(err, ErrBadRun) || !strings.Contains(err.Error(), "truncated") {
+			t.Fatalf("cut at %d of %d bytes: got %v, want ErrBadRun ... truncated", n, len(data), err)
+		}
+	}
+}
+
+func TestWriteFileRefusesInvalid(t *testing.T) {
+	r := fullRun(t)
+	r.Tables[0].Rows = append(r.Tables[0].Rows, []string{"only one"})
+	path := filepath.Join(t.TempDir(), "run.json")
+	err := r.WriteFile(path)
+	if !errors.Is(err, ErrBadRun) || !errors.Is(err, ErrBadTable) || !strings.Contains(err.Error(), "row 1 has 1 cells, want 3") {
+		t.Fatalf("got %v, want ErrBadRun and ErrBadTable about row 1", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("a refused run left a file: %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 0 {
+		t.Errorf("a refused run left %d files behind", len(entries))
 	}
 }

@@ -1,0 +1,66 @@
+package reports
+
+import (
+	"fmt"
+	"math"
+)
+
+// Validate says whether r is a run that Read would accept: a known schema,
+// known verdicts and clocks, timelines whose events say who and what, and
+// well-formed tables with distinct names. The error wraps ErrBadRun (and
+// ErrBadTable for a table) and names the place: cases[i] "name", tables[i].
+func (r *Run) Validate() error {
+	if err := r.check(); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadRun, err)
+	}
+	return nil
+}
+
+// check is Validate without the ErrBadRun prefix, for callers that add it
+// with a file name.
+func (r *Run) check() error {
+	if r.Schema < 1 || r.Schema > SchemaVersion {
+		return fmt.Errorf("schema %d, this netlab reads 1-%d", r.Schema, SchemaVersion)
+	}
+	for i := range r.Cases {
+		if err := r.Cases[i].check(); err != nil {
+			return fmt.Errorf("cases[%d] %q: %w", i, r.Cases[i].Name, err)
+		}
+	}
+	seen := make(map[string]int, len(r.Tables))
+	for i := range r.Tables {
+		t := &r.Tables[i]
+		if err := t.check(); err != nil {
+			return fmt.Errorf("tables[%d]: %w", i, err)
+		}
+		if j, dup := seen[t.Name]; dup {
+			return fmt.Errorf("tables[%d]: %w: name %q already used by tables[%d]", i, ErrBadTable, t.Name, j)
+		}
+		seen[t.Name] = i
+	}
+	return nil
+}
+
+func (c *Case) check() error {
+	switch c.Verdict {
+	case Passed, Failed, Skipped:
+	default:
+		return fmt.Errorf("verdict %q, want %s, %s or %s", c.Verdict, Passed, Failed, Skipped)
+	}
+	switch c.Clock {
+	case "", ClockVirtual, ClockReal:
+	default:
+		return fmt.Errorf("clock %q, want %s or %s", c.Clock, ClockVirtual, ClockReal)
+	}
+	for i, e := range c.Timeline {
+		switch {
+		case e.Source == "":
+			return fmt.Errorf("timeline[%d]: no source", i)
+		case e.Kind == "":
+			return fmt.Errorf("timeline[%d]: no kind", i)
+		case e.At < 0 || math.IsNaN(e.At) || math.IsInf(e.At, 0):
+			return fmt.Errorf("timeline[%d]: at_s %v, want a time since the case's start (>= 0)", i, e.At)
+		}
+	}
+	return nil
+}
