@@ -20,10 +20,14 @@ import (
 func ledgers(sh *netem.Shaper) []reports.Ledger {
 	var out []reports.Ledger
 	for _, l := range sh.Ledgers() {
-		out = append(out, reports.Ledger{Point: l.Point, Direction: l.Direction, Packets: l.Counters.Packets,
-			Delivered: l.Counters.Delivered, Dropped: l.Counters.Dropped, DroppedBy: l.Counters.DroppedBy, SHA256: l.SHA256})
+		out = append(out, reportLedger(l))
 	}
 	return out
+}
+
+func reportLedger(l netem.Ledger) reports.Ledger {
+	return reports.Ledger{Point: l.Point, Direction: l.Direction, Packets: l.Counters.Packets,
+		Delivered: l.Counters.Delivered, Dropped: l.Counters.Dropped, DroppedBy: l.Counters.DroppedBy, SHA256: l.SHA256}
 }
 
 // Real sockets on 127.0.0.1, real time: what the profile promises must

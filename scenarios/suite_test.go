@@ -41,9 +41,12 @@ func TestScenarios(t *testing.T) {
 // caseData is what a spec records for the run report (through a Ginkgo
 // report entry, so that the aggregation happens once, after the suite).
 type caseData struct {
-	Profile string
-	Metrics map[string]float64
-	Ledgers []reports.Ledger
+	Family, Pair, Transport, Clock string
+	NATs                           []string
+	Profile                        string
+	Metrics                        map[string]float64
+	Ledgers                        []reports.Ledger
+	Timeline                       []reports.Event
 }
 
 const caseEntry = "netlab-case"
@@ -103,14 +106,43 @@ var _ = ReportAfterSuite("netlab run report", func(rep Report) {
 		for _, e := range s.ReportEntries {
 			if d, ok := e.GetRawValue().(*caseData); ok && e.Name == caseEntry {
 				c.Profile, c.Metrics, c.Ledgers = d.Profile, d.Metrics, d.Ledgers
+				c.Family, c.Pair, c.Transport, c.Clock, c.NATs, c.Timeline = d.Family, d.Pair, d.Transport, d.Clock, d.NATs, d.Timeline
 			}
 		}
 		run.Cases = append(run.Cases, c)
 	}
+	tbs, err := runTables()
+	Expect(err).NotTo(HaveOccurred())
+	for i := range tbs {
+		Expect(run.AddTable(&tbs[i])).To(Succeed())
+	}
+	if len(run.Cases) > 0 {
+		st, err := speedupTable(run)
+		Expect(err).NotTo(HaveOccurred())
+		if len(st.Rows) > 0 {
+			Expect(run.AddTable(st)).To(Succeed())
+			var b strings.Builder
+			Expect(st.Markdown(&b)).To(Succeed())
+			fmt.Fprintf(GinkgoWriter, "\n%s\n", b.String())
+		}
+	}
+	run.Command = "go test ./scenarios -run TestScenarios -args " + strings.Join(os.Args[1:], " ")
+	if junitFlagSet() {
+		run.JUnit = "junit.xml"
+	}
 	path := filepath.Join(*outDir, "run.json")
 	Expect(run.WriteFile(path)).To(Succeed())
+	var md strings.Builder
+	Expect(run.Markdown(&md)).To(Succeed())
+	Expect(os.WriteFile(filepath.Join(*outDir, "summary.md"), []byte(md.String()), 0o644)).To(Succeed())
 	fmt.Fprintf(GinkgoWriter, "run report: %s (%d passed, %d failed, %d skipped)\n", path, run.Passed, run.Failed, run.Skipped)
 })
+
+// junitFlagSet reports whether -ginkgo.junit-report was given.
+func junitFlagSet() bool {
+	f := flag.Lookup("ginkgo.junit-report")
+	return f != nil && f.Value.String() != ""
+}
 
 // modules reads the versions of the stack from go.mod (a test binary's
 // build info carries no dependencies). go test runs the suite in its

@@ -1,0 +1,203 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/netlab/netlab/netem"
+	"github.com/netlab/netlab/peer"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestNewRejectsBadTopologies(t *testing.T) {
+	ok := EndpointConfig{Name: "alice"}
+	loss := &netem.Profile{Link: netem.Link{Blackhole: new(bool)}, Schedule: []netem.Phase{{Start: 0}}}
+	cases := []struct {
+		name string
+		topo Topology
+		want string
+	}{
+		{"no endpoints", Topology{}, "endpoints: a topology needs at least one endpoint"},
+		{"bad name", Topology{Endpoints: []EndpointConfig{{Name: "a/b"}}}, "endpoints[0].name"},
+		{"twice", Topology{Endpoints: []EndpointConfig{ok, ok}}, `endpoints[1].name: "alice" is used twice`},
+		{"nat", Topology{Endpoints: []EndpointConfig{{Name: "a", NAT: "cone"}}}, `endpoints[0].nat: lab: bad topology: nat "cone": want one of none, 1:1`},
+		{"kind", Topology{Endpoints: []EndpointConfig{{Name: "a", Kind: "firefox"}}}, `endpoints[0].kind: "firefox" is not supported`},
+		{"uplink schedule", Topology{Endpoints: []EndpointConfig{{Name: "a", Uplink: loss}}}, "endpoints[0].uplink: a schedule belongs in profile"},
+		{"stun mode", Topology{Endpoints: []EndpointConfig{ok}, STUN: Server{Mode: "maybe"}}, `stun.mode: want on, off or external, got "maybe"`},
+		{"turn urls", Topology{Endpoints: []EndpointConfig{ok}, TURN: Server{Mode: ServerOn, URLs: []string{"turn:127.0.0.1"}}}, "turn.urls: only with mode"},
+		{"external elsewhere", Topology{Endpoints: []EndpointConfig{ok}, TURN: Server{Mode: ServerExternal, URLs: []string{"turn:192.0.2.1:3478"}}}, "must be on 127.0.0.1"},
+		{"transport", Topology{Endpoints: []EndpointConfig{ok}, Signaling: SignalingConfig{Transport: "carrier-pigeon"}}, "signaling.transport: want loopback, delayed, ws or sse"},
+		{"tcp profile in memory", Topology{Endpoints: []EndpointConfig{ok}, Signaling: SignalingConfig{Profile: &netem.Profile{}}}, "signaling.profile: only ws and sse"},
+		{"peer ids", Topology{Endpoints: []EndpointConfig{ok}, Peer: peer.Config{ID: "x"}}, "peer: ID, RemoteID, Signaling and Net are the lab's"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l, err := New(c.topo)
+			if err == nil {
+				l.Close()
+				t.Fatal("New accepted it")
+			}
+			if !errors.Is(err, ErrBadTopology) {
+				t.Fatalf("error %v does not wrap ErrBadTopology", err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not say %q", err, c.want)
+			}
+		})
+	}
+}
+
+// quickICE makes failures cheap: disconnected after 1 s, failed 2 s later.
+var quickICE = peer.Config{ICE: peer.ICETimeouts{Disconnected: time.Second, Failed: 2 * time.Second, KeepAlive: 500 * time.Millisecond}}
+
+func twoBehind(a, b NAT, turn ServerMode) Topology {
+	return Topology{
+		Seed:      7,
+		Endpoints: []EndpointConfig{{Name: "alice", NAT: a}, {Name: "bob", NAT: b}},
+		TURN:      Server{Mode: turn},
+		Peer:      quickICE,
+	}
+}
+
+// connect opens a channel from a to b and checks a message crosses.
+func connect(ctx context.Context, t *testing.T, a, b *peer.GoPeer) error {
+	t.Helper()
+	ch, err := a.CreateDataChannel(ctx, "x", peer.ChannelOptions{})
+	if err != nil {
+		return err
+	}
+	in, err := b.AcceptDataChannel(ctx, "x")
+	if err != nil {
+		return err
+	}
+	if err := ch.Send(ctx, []byte("hi")); err != nil {
+		return err
+	}
+	got, err := in.Recv(ctx)
+	if err != nil {
+		return err
+	}
+	if string(got) != "hi" {
+		t.Fatalf("got %q", got)
+	}
+	return nil
+}
+
+func TestSymmetricPairNeedsTURN(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, turn := range []ServerMode{ServerOff, ServerOn} {
+			l, err := New(twoBehind(NATPortRestricted, NATSymmetric, turn))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			a, b, err := l.Pair(ctx, "alice", "bob")
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = connect(ctx, t, a, b)
+			if turn == ServerOff && err == nil {
+				t.Error("port-restricted x symmetric connected without TURN")
+			}
+			if turn == ServerOn {
+				if err != nil {
+					t.Fatalf("with TURN: %v", err)
+				}
+				st, err := a.Stats(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.LocalCandidate != "relay" && st.RemoteCandidate != "relay" {
+					t.Errorf("selected pair %s -> %s, want a relay", st.LocalCandidate, st.RemoteCandidate)
+				}
+			}
+			cancel()
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+func TestCutRestoreOnTimeline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		topo := twoBehind(NATFullCone, NATPortRestricted, ServerOn)
+		topo.Peer.Reconnect.Disabled = true
+		l, err := New(topo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		a, b, err := l.Pair(ctx, "alice", "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := connect(ctx, t, a, b); err != nil {
+			t.Fatal(err)
+		}
+		q := a.Events()
+		if err := l.Cut("bob"); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(ctx, t, q, func(e peer.Event) bool {
+			return e.Type == peer.EventState && e.Machine == "ice" && e.State == "disconnected"
+		})
+		if err := l.Restore("bob"); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(ctx, t, q, func(e peer.Event) bool {
+			return e.Type == peer.EventState && e.Machine == "ice" && e.State == "connected"
+		})
+		var kinds []string
+		for _, e := range l.Timeline() {
+			if e.Source == "link:bob" || (e.Source == "alice" && e.Kind == "state" && strings.HasPrefix(e.Detail, "ice=")) {
+				kinds = append(kinds, e.Kind+":"+e.Detail)
+			}
+		}
+		got := strings.Join(kinds, " ")
+		want := "state:ice=new state:ice=checking state:ice=connected cut: state:ice=disconnected restore: state:ice=connected"
+		if got != want {
+			t.Fatalf("timeline\n got %s\nwant %s", got, want)
+		}
+	})
+}
+
+func waitEvent(ctx context.Context, t *testing.T, q *peer.EventQueue, match func(peer.Event) bool) peer.Event {
+	t.Helper()
+	for {
+		e, err := q.Pop(ctx)
+		if err != nil {
+			t.Fatalf("waiting for an event: %v", err)
+		}
+		if match(e) {
+			return e
+		}
+	}
+}
+
+func TestRebindNATNeedsANAT(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, err := New(twoBehind(NATNone, NATOneToOne, ServerOff))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		for _, n := range []string{"alice", "bob"} {
+			if _, err := l.RebindNAT(n); !errors.Is(err, ErrUnsupported) {
+				t.Errorf("RebindNAT(%s) = %v, want ErrUnsupported", n, err)
+			}
+		}
+		if _, err := l.RebindNAT("carol"); !errors.Is(err, ErrNoEndpoint) {
+			t.Errorf("RebindNAT(carol) = %v, want ErrNoEndpoint", err)
+		}
+	})
+}

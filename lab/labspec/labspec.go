@@ -1,0 +1,88 @@
+// Package labspec runs a Ginkgo spec against a lab, in virtual time (a
+// testing/synctest bubble) or in real time, with the same body: the
+// helper the scenario suite enters bubbles with.
+//
+//	spec ── labspec.Run(t, topo, clock, body)
+//	          ├─ virtual: synctest.Test(t, ...) { lab.New; body; lab.Close }
+//	          └─ real:    lab.New; body; lab.Close
+//
+// A Gomega failure inside the bubble panics in the bubble's goroutine;
+// Run recovers it there (GinkgoRecover) after the lab is closed, so it
+// becomes the spec's failure and the bubble still ends cleanly
+// (FINDINGS.md, Virtual time).
+package labspec
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+
+	"github.com/netlab/netlab/lab"
+	"github.com/netlab/netlab/netem"
+)
+
+// Clock says how a spec runs.
+type Clock string
+
+const (
+	Virtual Clock = "virtual" // in a synctest bubble: only in-memory signaling
+	Real    Clock = "real"    // on the wall clock
+)
+
+// DefaultTimeout bounds a body on its clock.
+const DefaultTimeout = 2 * time.Minute
+
+// Result is what a run leaves for the report, taken just before the lab
+// closes.
+type Result struct {
+	Clock    Clock
+	Timeline []lab.Entry
+	Ledgers  []netem.Ledger
+	// Elapsed is the time the body took on the lab's clock; Wall is the
+	// wall-clock time of the whole run (build and teardown included).
+	Elapsed, Wall time.Duration
+}
+
+// Run builds a lab from topo, runs body in it and closes it. t is the
+// suite's *testing.T (the one that called RunSpecs): synctest needs it.
+// A virtual clock needs an in-memory signaling transport.
+func Run(t *testing.T, topo lab.Topology, clock Clock, timeout time.Duration, body func(ctx context.Context, l *lab.Lab)) Result {
+	ginkgo.GinkgoHelper()
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	tr := topo.Signaling.Transport
+	if clock == Virtual && tr != "" && !tr.Virtual() {
+		ginkgo.Fail("labspec: transport " + string(tr) + " uses real sockets and cannot run in virtual time")
+	}
+	var res Result
+	res.Clock = clock
+	wallStart := time.Now()
+	run := func() {
+		l, err := lab.New(topo)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred(), "building the lab")
+		defer func() {
+			res.Timeline, res.Ledgers = l.Timeline(), l.Ledgers()
+			gomega.Expect(l.Close()).To(gomega.Succeed(), "closing the lab")
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		start := time.Now()
+		defer func() { res.Elapsed = time.Since(start) }()
+		body(ctx, l)
+	}
+	if clock == Virtual {
+		synctest.Test(t, func(*testing.T) {
+			defer ginkgo.GinkgoRecover()
+			run()
+		})
+	} else {
+		run()
+	}
+	res.Wall = time.Since(wallStart)
+	return res
+}

@@ -1,0 +1,119 @@
+package lab
+
+import (
+	"fmt"
+	"net"
+	"sync/atomic"
+
+	"github.com/pion/transport/v3/vnet"
+	"github.com/pion/turn/v4"
+	"github.com/pion/webrtc/v4"
+)
+
+// The lab TURN server's long-term credentials (RFC 8489 section 9.2).
+const (
+	TURNRealm    = "netlab"
+	TURNUser     = "netlab"
+	TURNPassword = "netlab"
+)
+
+type iceServer struct {
+	urls           []string
+	user, password string
+}
+
+// stats of the lab's servers, read by Stats.
+type serverStats struct {
+	authFailures atomic.Uint64 // TURN requests with an unknown user
+}
+
+// buildServers starts the STUN and TURN servers the topology asks for.
+// Each lives on its own WAN address, so that WAN counters tell STUN from
+// TURN. Both are pion/turn servers (which answer STUN binding requests);
+// the STUN one refuses every allocation.
+func (l *Lab) buildServers() error {
+	switch l.topo.STUN.Mode {
+	case ServerOn:
+		if err := l.startTURN(stunIP, false); err != nil {
+			return fmt.Errorf("lab: STUN server: %w", err)
+		}
+		l.ice = append(l.ice, iceServer{urls: []string{fmt.Sprintf("stun:%s:%d", stunIP, iceServerPort)}})
+	case ServerExternal:
+		return fmt.Errorf("%w: an external STUN server for Go endpoints on vnet (they reach only the WAN; external servers come with Chrome endpoints)", ErrUnsupported)
+	}
+	switch l.topo.TURN.Mode {
+	case ServerOn:
+		if err := l.startTURN(turnIP, true); err != nil {
+			return fmt.Errorf("lab: TURN server: %w", err)
+		}
+		l.ice = append(l.ice, iceServer{
+			urls: []string{fmt.Sprintf("turn:%s:%d?transport=udp", turnIP, iceServerPort)},
+			user: TURNUser, password: TURNPassword,
+		})
+	case ServerExternal:
+		return fmt.Errorf("%w: an external TURN server for Go endpoints on vnet (they reach only the WAN; external servers come with Chrome endpoints)", ErrUnsupported)
+	}
+	return nil
+}
+
+// startTURN runs a pion/turn server on ip:3478 of the WAN, relaying on the
+// same address when relay is true.
+func (l *Lab) startTURN(ip string, relay bool) error {
+	n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
+	if err != nil {
+		return err
+	}
+	if err := l.wan.AddNet(n); err != nil {
+		return err
+	}
+	pc, err := n.ListenPacket("udp4", fmt.Sprintf("%s:%d", ip, iceServerPort))
+	if err != nil {
+		return err
+	}
+	key := turn.GenerateAuthKey(TURNUser, TURNRealm, TURNPassword)
+	srv, err := turn.NewServer(turn.ServerConfig{
+		Realm:         TURNRealm,
+		LoggerFactory: l.logger,
+		AuthHandler: func(user, realm string, _ net.Addr) ([]byte, bool) {
+			if !relay {
+				return nil, false // a STUN server: no allocations
+			}
+			if user != TURNUser || realm != TURNRealm {
+				l.servers.authFailures.Add(1)
+				l.note("turn", "auth-failed", fmt.Sprintf("unknown user %q in realm %q", user, realm))
+				return nil, false
+			}
+			return key, true
+		},
+		PacketConnConfigs: []turn.PacketConnConfig{{
+			PacketConn: pc,
+			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{
+				RelayAddress: net.ParseIP(ip), Address: ip, Net: n,
+			},
+		}},
+	})
+	if err != nil {
+		_ = pc.Close()
+		return err
+	}
+	l.onClose(srv.Close)
+	return nil
+}
+
+// iceServers is what a Go peer is given.
+func (l *Lab) iceServers() []webrtc.ICEServer {
+	out := make([]webrtc.ICEServer, 0, len(l.ice))
+	for _, s := range l.ice {
+		ws := webrtc.ICEServer{URLs: s.urls}
+		if s.user != "" {
+			ws.Username, ws.Credential = s.user, s.password
+		}
+		out = append(out, ws)
+	}
+	return out
+}
+
+// TURNAuthFailures counts TURN requests refused for unknown credentials:
+// a misconfigured endpoint never gets a relay, and pion logs nothing about
+// it (FINDINGS.md), so the lab counts and records it.
+func (l *Lab) TURNAuthFailures() uint64 { return l.servers.authFailures.Load() }

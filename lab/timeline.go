@@ -1,0 +1,160 @@
+package lab
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/netlab/netlab/peer"
+	"github.com/netlab/netlab/peer/signaling"
+)
+
+// Entry is one line of a lab's timeline.
+type Entry struct {
+	// At is the time since the lab started, on its clock (virtual inside
+	// a synctest bubble).
+	At time.Duration
+	// Source is what it happened to: a peer id, "link:<endpoint>",
+	// "signaling", "signaling:<id>", "turn".
+	Source string
+	// Kind says what happened: a peer event type ("state", "heartbeat-
+	// timeout", "recovered", ...), a client state, or a control ("cut",
+	// "restore", "flap-down", "profile", "rebind", "signaling-drop",
+	// "server-restart", "phase").
+	Kind string
+	// Detail adds what the kind needs (the new state, the profile, ...).
+	Detail string
+}
+
+func (e Entry) String() string {
+	s := fmt.Sprintf("%9.3fs %-20s %s", e.At.Seconds(), e.Source, e.Kind)
+	if e.Detail != "" {
+		s += " " + e.Detail
+	}
+	return s
+}
+
+// source is something whose events the timeline takes in: a peer or a
+// signaling client, read through its event history.
+type source struct {
+	history func() []Entry
+	cursor  int // entries already taken in
+}
+
+// watchLocked adds a source to the timeline; l.mu is held.
+func (l *Lab) watchLocked(history func() []Entry) {
+	l.sources = append(l.sources, &source{history: history})
+}
+
+func (l *Lab) watchPeer(p *peer.GoPeer) {
+	l.watchLocked(func() []Entry {
+		h := p.EventHistory()
+		out := make([]Entry, len(h))
+		for i, ev := range h {
+			out[i] = Entry{At: ev.At.Sub(l.start), Source: ev.Peer, Kind: string(ev.Type), Detail: peerDetail(ev)}
+		}
+		return out
+	})
+}
+
+func (l *Lab) watchClient(id string, c *signaling.Client) {
+	l.watchLocked(func() []Entry {
+		h := c.EventHistory()
+		out := make([]Entry, len(h))
+		for i, ev := range h {
+			d := ""
+			if ev.Type == signaling.EventState {
+				d = ev.State.String()
+			}
+			if ev.Err != nil {
+				d += " (" + ev.Err.Error() + ")"
+			}
+			out[i] = Entry{At: ev.At.Sub(l.start), Source: "signaling:" + id, Kind: string(ev.Type), Detail: d}
+		}
+		return out
+	})
+}
+
+// flushLocked takes in what every source recorded since the last flush.
+// Called before each control is noted, it keeps the true order of a
+// control and the events before it even when they share an instant (in
+// virtual time they often do); l.mu is held.
+func (l *Lab) flushLocked() {
+	for _, s := range l.sources {
+		h := s.history()
+		if s.cursor < len(h) {
+			l.events = append(l.events, h[s.cursor:]...)
+			s.cursor = len(h)
+		}
+	}
+}
+
+// note records a control or server event at the current time.
+func (l *Lab) note(src, kind, detail string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.flushLocked()
+	l.events = append(l.events, Entry{At: time.Since(l.start), Source: src, Kind: kind, Detail: detail})
+}
+
+// Timeline returns everything that happened so far, in time order: the
+// lab's controls, every peer's events (ICE, peer connection, signaling and
+// channel states, heartbeats, reconnects, glare), every signaling client's
+// state changes, and the impairment phases of every endpoint's profile
+// that have begun. Entries of one instant keep the order they happened in
+// where the lab saw it (a control and what came before it).
+func (l *Lab) Timeline() []Entry {
+	l.mu.Lock()
+	l.flushLocked()
+	out := slices.Clone(l.events)
+	l.mu.Unlock()
+	now := time.Since(l.start)
+	for _, name := range l.order {
+		p := l.eps[name].cfg.Profile
+		if p == nil {
+			continue
+		}
+		for i, ph := range p.Schedule {
+			if ph.Start.D() > now {
+				continue
+			}
+			label := ph.Name
+			if label == "" {
+				label = fmt.Sprintf("phase %d", i)
+			}
+			out = append(out, Entry{At: ph.Start.D(), Source: linkSource(name), Kind: "phase", Detail: label})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Entry) int {
+		switch {
+		case a.At < b.At:
+			return -1
+		case a.At > b.At:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func peerDetail(ev peer.Event) string {
+	var d string
+	switch ev.Type {
+	case peer.EventState:
+		d = ev.Machine + "=" + ev.State
+	case peer.EventChannelOpen, peer.EventChannelClose:
+		d = ev.Label
+	case peer.EventHeartbeatTimeout, peer.EventHeartbeatRecovered:
+		d = ev.Path
+	}
+	if ev.Duration > 0 {
+		d += fmt.Sprintf(" after %v", ev.Duration)
+	}
+	if ev.Detail != "" {
+		d += " " + ev.Detail
+	}
+	if ev.Err != nil {
+		d += " (" + ev.Err.Error() + ")"
+	}
+	return d
+}

@@ -1,0 +1,207 @@
+package scenarios
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+
+	"github.com/netlab/netlab/lab"
+	"github.com/netlab/netlab/lab/labspec"
+	"github.com/netlab/netlab/netem"
+	"github.com/netlab/netlab/reports"
+)
+
+// realTime makes every virtual-time lab case run on the wall clock
+// instead: the same spec, the same seed, to compare the two.
+var realTime = flag.Bool("netlab.realtime", false, "run virtual-time lab cases in real time")
+
+// labCase describes one case of a scenario family for the run record.
+type labCase struct {
+	Family string
+	Pair   string // go-go (go-chrome, chrome-chrome with issue 5)
+	// Profile names the impairment of the case (for the record).
+	Profile string
+	// Clock forces a clock; "" picks virtual when the transport allows
+	// it (and -netlab.realtime is off).
+	Clock labspec.Clock
+	// Timeout bounds the body on its clock (default labspec's).
+	Timeout time.Duration
+}
+
+// caseRecord collects what a lab case measured; the body fills it.
+type caseRecord struct {
+	mu      sync.Mutex
+	metrics map[string]float64
+}
+
+// Metric records a figure of the case (ms, ratios, counts).
+func (r *caseRecord) Metric(name string, v float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.metrics == nil {
+		r.metrics = map[string]float64{}
+	}
+	r.metrics[name] = v
+}
+
+// clockFor is the clock a case on transport t runs on.
+func clockFor(c labCase, t lab.Transport) labspec.Clock {
+	if c.Clock != "" {
+		return c.Clock
+	}
+	if t == "" {
+		t = lab.TransportLoopback
+	}
+	if t.Virtual() && !*realTime {
+		return labspec.Virtual
+	}
+	return labspec.Real
+}
+
+// runLab runs body in a lab built from topo (seeded with the suite's
+// seed), and records the case: its family, pair, transport, NATs,
+// profile, clock, timeline, ledgers and metrics. It returns the result for
+// specs that compare runs.
+func runLab(c labCase, topo lab.Topology, body func(ctx context.Context, l *lab.Lab, rec *caseRecord)) labspec.Result {
+	GinkgoHelper()
+	topo.Seed = *seed
+	clock := clockFor(c, topo.Signaling.Transport)
+	rec := &caseRecord{}
+	var timeline []lab.Entry
+	var ledgers []netem.Ledger
+	var res labspec.Result
+	defer func() {
+		// Recorded even when the body fails: a failed case's timeline
+		// is the most useful one.
+		if res.Wall > 0 {
+			rec.Metric("lab_clock_s", res.Elapsed.Seconds())
+			rec.Metric("wall_s", res.Wall.Seconds())
+		}
+		recordLab(c, topo, clock, rec, timeline, ledgers)
+	}()
+	res = labspec.Run(suiteT, topo, clock, c.Timeout, func(ctx context.Context, l *lab.Lab) {
+		defer func() { timeline, ledgers = l.Timeline(), l.Ledgers() }()
+		body(ctx, l, rec)
+	})
+	return res
+}
+
+func recordLab(c labCase, topo lab.Topology, clock labspec.Clock, rec *caseRecord, timeline []lab.Entry, ledgers []netem.Ledger) {
+	transport := string(topo.Signaling.Transport)
+	if transport == "" {
+		transport = string(lab.TransportLoopback)
+	}
+	var nats []string
+	for _, e := range topo.Endpoints {
+		n := e.NAT
+		if n == "" {
+			n = lab.NATNone
+		}
+		nats = append(nats, string(n))
+	}
+	pair := c.Pair
+	if pair == "" {
+		pair = "go-go"
+	}
+	rec.mu.Lock()
+	metrics := rec.metrics
+	rec.mu.Unlock()
+	d := &caseData{
+		Family: c.Family, Pair: pair, Transport: transport, NATs: nats,
+		Profile: c.Profile, Clock: string(clock),
+		Metrics: metrics, Timeline: toEvents(timeline),
+	}
+	for _, lg := range ledgers {
+		d.Ledgers = append(d.Ledgers, reportLedger(lg))
+	}
+	record(d)
+}
+
+func toEvents(tl []lab.Entry) []reports.Event {
+	out := make([]reports.Event, 0, len(tl))
+	for _, e := range tl {
+		out = append(out, reports.Event{At: e.At.Seconds(), Source: e.Source, Kind: e.Kind, Detail: e.Detail})
+	}
+	return out
+}
+
+// Tables: a family adds rows as its cases run; the suite writes each
+// table into run.json once, after the suite.
+var (
+	tablesMu sync.Mutex
+	tables   = map[string]*tableAcc{}
+)
+
+type tableAcc struct {
+	title   string
+	columns []string
+	notes   []string
+	rows    map[string][]string // by key, so a rerun replaces its row
+}
+
+// addTableRow puts a row into the named table (made on first use), keyed
+// so that rows come out sorted and unique.
+func addTableRow(name, title string, columns []string, key string, row []string, notes ...string) {
+	tablesMu.Lock()
+	defer tablesMu.Unlock()
+	t := tables[name]
+	if t == nil {
+		t = &tableAcc{title: title, columns: columns, rows: map[string][]string{}}
+		tables[name] = t
+	}
+	t.notes = appendNew(t.notes, notes...)
+	t.rows[key] = row
+}
+
+func appendNew(to []string, s ...string) []string {
+	for _, v := range s {
+		found := false
+		for _, w := range to {
+			found = found || w == v
+		}
+		if !found {
+			to = append(to, v)
+		}
+	}
+	return to
+}
+
+// runTables returns every table, sorted by name, rows by key.
+func runTables() ([]reports.Table, error) {
+	tablesMu.Lock()
+	defer tablesMu.Unlock()
+	names := make([]string, 0, len(tables))
+	for n := range tables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []reports.Table
+	for _, n := range names {
+		t := tables[n]
+		keys := make([]string, 0, len(t.rows))
+		for k := range t.rows {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		tb := reports.Table{Name: n, Title: t.title, Columns: t.columns, Notes: t.notes}
+		for _, k := range keys {
+			if err := tb.AddRow(t.rows[k]...); err != nil {
+				return nil, fmt.Errorf("table %s: %w", n, err)
+			}
+		}
+		out = append(out, tb)
+	}
+	return out, nil
+}
+
+// ms formats a duration in milliseconds for tables.
+func ms(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(time.Millisecond)) }
+
+// natPairName is "a x b" for tables and spec names.
+func natPairName(a, b lab.NAT) string { return strings.Join([]string{string(a), string(b)}, " x ") }
