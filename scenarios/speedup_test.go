@@ -15,7 +15,7 @@ import (
 // stand-in for the real-time duration.
 func speedupTable(run *reports.Run) (*reports.Table, error) {
 	type acc struct {
-		ratios     []float64
+		ratios      []float64
 		clock, wall float64
 	}
 	by := map[string]*acc{}
