@@ -201,3 +201,123 @@ func TestRebindNATNeedsANAT(t *testing.T) {
 		}
 	})
 }
+
+func TestFlapOnTimeline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, err := New(twoBehind(NATNone, NATNone, ServerOff))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		if err := l.Flap("bob", time.Second, 0.25); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2100 * time.Millisecond) // two periods and a bit, virtual
+		if err := l.Restore("bob"); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range l.Timeline() {
+			got = append(got, e.At.String()+" "+e.Kind)
+		}
+		want := "0s flap 250ms flap-down 1s flap-up 1.25s flap-down 2s flap-up 2.1s restore"
+		if strings.Join(got, " ") != want {
+			t.Fatalf("timeline\n got %s\nwant %s", strings.Join(got, " "), want)
+		}
+		if err := l.Flap("bob", time.Second, 1); !errors.Is(err, ErrBadTopology) {
+			t.Errorf("duty 1: %v, want ErrBadTopology", err)
+		}
+	})
+}
+
+func TestWrongTURNCredentialsAreCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, err := New(twoBehind(NATSymmetric, NATSymmetric, ServerOn))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cfg := quickICE
+		cfg.Glare = peer.GlarePerfect // offers at once, without bob's lock
+		cfg.ICEServers = l.iceServers()
+		for i := range cfg.ICEServers {
+			if cfg.ICEServers[i].Username != "" {
+				cfg.ICEServers[i].Username = "mallory"
+			}
+		}
+		if _, err := l.Client(ctx, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		a, err := l.Peer(ctx, PeerSpec{Endpoint: "alice", Remote: "bob", Config: &cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = a.CreateDataChannel(ctx, "x", peer.ChannelOptions{}) // fails: nobody answers, and no relay
+		if l.TURNAuthFailures() == 0 {
+			t.Fatal("no TURN auth failure counted")
+		}
+		found := false
+		for _, e := range l.Timeline() {
+			found = found || (e.Source == "turn" && e.Kind == "auth-failed" && strings.Contains(e.Detail, "mallory"))
+		}
+		if !found {
+			t.Fatal("no auth-failed entry on the timeline")
+		}
+	})
+}
+
+func TestSignalingDropAndRestartOverWS(t *testing.T) {
+	topo := twoBehind(NATNone, NATNone, ServerOff)
+	topo.Signaling.Transport = TransportWS
+	l, err := New(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := l.Client(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Client(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	reconnected := func(what string) {
+		t.Helper()
+		q := c.Events()
+		defer q.Close()
+		for {
+			ev, err := q.Pop(ctx)
+			if err != nil {
+				t.Fatalf("%s: alice never reconnected: %v", what, err)
+			}
+			if ev.State.String() == "connected" {
+				return
+			}
+		}
+	}
+	before := c.State()
+	if err := l.DropSignaling(DropReset); err != nil {
+		t.Fatal(err)
+	}
+	reconnected("reset")
+	if err := l.RestartServer(ctx, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	reconnected("restart")
+	if err := c.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range l.Timeline() {
+		if e.Source == "signaling" {
+			kinds = append(kinds, e.Kind)
+		}
+	}
+	if strings.Join(kinds, " ") != "signaling-drop server-restart" {
+		t.Fatalf("signaling entries %v (state before: %v)", kinds, before)
+	}
+}
