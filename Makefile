@@ -43,6 +43,12 @@ run: deps
 # workload per iteration and report their own figures.
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime=$(BENCHTIME) -count=1 -exec $(NETNS) ./...
+	@# The virtual-time speedup per family: the go-go suite once, without
+	@# the race detector, and its speedup table.
+	mkdir -p $(OUT)/bench
+	$(GO) test -count=1 -exec $(NETNS) ./scenarios -run TestScenarios -args \
+		-ginkgo.label-filter=go-go -netlab.out=$(OUT)/bench
+	@awk '/Virtual-time speedup/{p=1} p&&/^#/&&!/Virtual-time speedup/{exit} p' $(OUT)/bench/summary.md
 
 # Each fuzz target (package:target) for FUZZTIME.
 FUZZ_TARGETS := netem:FuzzParseProfileYAML netem:FuzzParseProfileJSON netem:FuzzShaper \
