@@ -90,12 +90,20 @@ func New(topo Topology, opts ...Option) (*Lab, error) {
 		clients: map[string]*signaling.Client{},
 		flaps:   map[string]*flapper{},
 	}
-	if err := l.build(); err != nil {
+	buildMu.Lock()
+	err := l.build()
+	buildMu.Unlock()
+	if err != nil {
 		_ = l.Close()
 		return nil, err
 	}
 	return l, nil
 }
+
+// buildMu serializes building labs: pion's vnet numbers MAC addresses
+// from an unguarded package counter (newMACAddress), so two labs built at
+// once race on it.
+var buildMu sync.Mutex
 
 func (l *Lab) build() error {
 	if err := l.buildWAN(); err != nil {
