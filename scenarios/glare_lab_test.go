@@ -1,0 +1,333 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/netlab/netlab/lab"
+	"github.com/netlab/netlab/netem"
+	"github.com/netlab/netlab/peer"
+)
+
+// Glare on the lab: both sides of a fresh pair start a negotiation at the
+// same instant, over delayed signaling (0-100 ms per message, in order, so
+// the offers really cross) and impaired links (a preset on both
+// endpoints), with each glare strategy. 10 seeded rounds per cell, each a
+// fresh pair in one lab.
+//
+// What each strategy is documented to do (peer/doc.go,
+// negotiate_perfect.go):
+//   - GlareLock: the pair mutex serializes the offers; they never cross.
+//   - GlarePerfect, first negotiation: the polite side (alice-NN <
+//     bob-NN) emulates the rollback pion cannot do by replacing its
+//     never-negotiated pion peer: the collision resolves.
+//   - GlarePerfect, a renegotiation: a collision after the first exchange
+//     cannot be resolved by a polite pion side (SetLocalDescription
+//     rejects rollback): its operation fails with ErrUnsupported, the
+//     impolite side ignored its offer and waits for an answer that never
+//     comes, and signaling stays wedged in have-local-offer on both.
+
+const gllRounds = 10
+
+var gllPresets = []string{"wifi-lossy", "3g"}
+
+var gllStrategies = []peer.GlareStrategy{peer.GlareLock, peer.GlarePerfect}
+
+// gllOpWait bounds an operation that the documented wedge leaves without
+// an answer: an answer takes two signaling hops (under 100 ms each) and a
+// round trip of the link, far below 5 s.
+const gllOpWait = 5 * time.Second
+
+// gllSCTPRTOMax is pion's own SCTP RTO cap, in place of the peer's 1 s
+// default. SCTP's INIT and COOKIE-ECHO get 8 retransmissions at most,
+// spaced by at most the RTO cap: with 1 s the association gives up about
+// 9 s after the first INIT. Under 5% loss a DTLS handshake that loses
+// its last flight leaves one side waiting out DTLS's doubling
+// retransmission timer (1, 2, 4, 8 s): measured about once in 1000
+// setups, the other side's SCTP then exhausts its INITs before this one
+// listens, and the channels never open (no error, both connected). That
+// is a setup hazard of the 1 s cap (see the family's report), not glare:
+// this family keeps it out of its verdicts.
+const gllSCTPRTOMax = 60 * time.Second
+
+// gllRoundWait bounds a round: a setup that loses DTLS flights can take
+// some 30 s under the 60 s RTO cap; a sound round takes about 5 s.
+const gllRoundWait = 90 * time.Second
+
+// gllTopo is a pair on the WAN (no NAT, no STUN or TURN: host candidates
+// connect; glare is about signaling) with the preset on both endpoints.
+func gllTopo(preset string, g peer.GlareStrategy) lab.Topology {
+	GinkgoHelper()
+	prof, ok := netem.Preset(preset)
+	Expect(ok).To(BeTrue(), "no preset %q", preset)
+	return lab.Topology{
+		Endpoints: []lab.EndpointConfig{{Name: "alice", Profile: prof}, {Name: "bob", Profile: prof.Clone()}},
+		STUN:      lab.Server{Mode: lab.ServerOff},
+		TURN:      lab.Server{Mode: lab.ServerOff},
+		Signaling: lab.SignalingConfig{Transport: lab.TransportDelayed},
+		Peer:      peer.Config{Glare: g, SCTPRTOMax: gllSCTPRTOMax},
+	}
+}
+
+// gllTogether starts every call on its own goroutine, releases them at
+// one instant, and returns their errors in order.
+func gllTogether(ctx context.Context, calls ...func() error) []error {
+	GinkgoHelper()
+	type res struct {
+		i   int
+		err error
+	}
+	start := make(chan struct{})
+	out := make(chan res, len(calls))
+	for i, c := range calls {
+		go func() {
+			<-start
+			out <- res{i, c()}
+		}()
+	}
+	close(start)
+	errs := make([]error, len(calls))
+	for range calls {
+		var r res
+		Eventually(ctx, out).Should(Receive(&r))
+		errs[r.i] = r.err
+	}
+	return errs
+}
+
+// gllGlares lists ep's glare event details.
+func gllGlares(ep peer.Endpoint) []string {
+	var out []string
+	for _, ev := range ep.EventHistory() {
+		if ev.Type == peer.EventGlare {
+			out = append(out, ev.Detail)
+		}
+	}
+	return out
+}
+
+// gllSignaling is ep's current signaling state.
+func gllSignaling(ctx context.Context, ep peer.Endpoint) string {
+	GinkgoHelper()
+	st, err := ep.Stats(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	return st.SignalingState
+}
+
+// gllRound runs one round on a fresh pair alice-NN / bob-NN of l: body
+// gets a context bounded to gllRoundWait. On a failure the round's part
+// of the timeline goes to the spec's output; both peers are closed.
+func gllRound(ctx context.Context, l *lab.Lab, round int, body func(ctx context.Context, a, b *peer.GoPeer)) {
+	GinkgoHelper()
+	suffix := fmt.Sprintf("-%02d", round)
+	a, b, err := l.Pair(ctx, "alice", "bob", "alice"+suffix, "bob"+suffix)
+	Expect(err).NotTo(HaveOccurred())
+	done := false
+	defer func() {
+		if done {
+			return
+		}
+		for _, e := range l.Timeline() {
+			if strings.HasSuffix(e.Source, suffix) {
+				fmt.Fprintln(GinkgoWriter, e)
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, gllRoundWait)
+	defer cancel()
+	body(ctx, a, b)
+	Expect(a.Close()).To(Succeed())
+	Expect(b.Close()).To(Succeed())
+	done = true
+}
+
+func gllEntries() []TableEntry {
+	var out []TableEntry
+	for _, p := range gllPresets {
+		for _, g := range gllStrategies {
+			out = append(out, Entry(fmt.Sprintf("%s, %s", p, g), p, g))
+		}
+	}
+	return out
+}
+
+var _ = Describe("glare (lab)", Label("glare", "go-go", "delayed"), func() {
+	DescribeTable(fmt.Sprintf("both sides create a data channel at the same instant, %d rounds", gllRounds),
+		func(preset string, g peer.GlareStrategy) {
+			var crossed, swaps int
+			runLab(labCase{Family: "glare", Profile: preset, Timeout: gllRounds * gllRoundWait}, gllTopo(preset, g), func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
+				for round := range gllRounds {
+					gllRound(ctx, l, round, func(ctx context.Context, a, b *peer.GoPeer) {
+						var fromA, fromB peer.Channel
+						errs := gllTogether(ctx,
+							func() (err error) {
+								fromA, err = a.CreateDataChannel(ctx, "from-alice", peer.ChannelOptions{})
+								return err
+							},
+							func() (err error) {
+								fromB, err = b.CreateDataChannel(ctx, "from-bob", peer.ChannelOptions{})
+								return err
+							},
+						)
+						Expect(errs).To(HaveEach(Succeed()), "round %d", round)
+						atB, err := b.AcceptDataChannel(ctx, "from-alice")
+						Expect(err).NotTo(HaveOccurred())
+						atA, err := a.AcceptDataChannel(ctx, "from-bob")
+						Expect(err).NotTo(HaveOccurred())
+						echoOnce(ctx, fromA, atB, "a")
+						echoOnce(ctx, atB, fromA, "a, back")
+						echoOnce(ctx, fromB, atA, "b")
+						echoOnce(ctx, atA, fromB, "b, back")
+						want := map[string]int{"from-alice": 1, "from-bob": 1}
+						Expect(opens(a)).To(Equal(want), "round %d: alice's channel opens", round)
+						Expect(opens(b)).To(Equal(want), "round %d: bob's channel opens", round)
+						ga, gb := gllGlares(a), gllGlares(b)
+						if len(ga)+len(gb) > 0 {
+							crossed++
+						}
+						switch g {
+						case peer.GlareLock:
+							Expect(ga).To(BeEmpty(), "round %d: offers crossed under the lock", round)
+							Expect(gb).To(BeEmpty(), "round %d: offers crossed under the lock", round)
+						case peer.GlarePerfect:
+							// Only the documented resolutions of a first
+							// negotiation, never the wedge.
+							for _, d := range append(ga, gb...) {
+								Expect(d).To(Or(ContainSubstring("impolite side"), ContainSubstring("replacing the never-negotiated")),
+									"round %d: glare handled as %q", round, d)
+							}
+							Expect(b.Swaps()).To(BeZero(), "round %d: the impolite side replaced its pion peer", round)
+							swaps += a.Swaps()
+						}
+					})
+				}
+				rec.Metric("rounds", gllRounds)
+				rec.Metric("offers_crossed", float64(crossed))
+				rec.Metric("polite_swaps", float64(swaps))
+			})
+			// A glare test only if offers did cross: never under the lock
+			// (checked per round), in some rounds under perfect
+			// negotiation, and then the polite side swapped.
+			if g == peer.GlarePerfect {
+				Expect(crossed).To(BeNumerically(">", 0), "no round had crossing offers")
+				Expect(swaps).To(BeNumerically(">", 0), "offers crossed but the polite side never swapped")
+			}
+		},
+		gllEntries(),
+	)
+
+	DescribeTable(fmt.Sprintf("both sides create the same prearranged channel (negotiated, id 7) at once, %d rounds", gllRounds),
+		func(preset string, g peer.GlareStrategy) {
+			id := uint16(7)
+			opts := peer.ChannelOptions{Negotiated: true, ID: &id}
+			var crossed int
+			runLab(labCase{Family: "glare", Profile: preset + ", prearranged", Timeout: gllRounds * gllRoundWait}, gllTopo(preset, g), func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
+				for round := range gllRounds {
+					gllRound(ctx, l, round, func(ctx context.Context, a, b *peer.GoPeer) {
+						var atA, atB peer.Channel
+						errs := gllTogether(ctx,
+							func() (err error) { atA, err = a.CreateDataChannel(ctx, "prearranged", opts); return err },
+							func() (err error) { atB, err = b.CreateDataChannel(ctx, "prearranged", opts); return err },
+						)
+						Expect(errs).To(HaveEach(Succeed()), "round %d", round)
+						Expect(atA.ID()).To(Equal(id))
+						Expect(atB.ID()).To(Equal(id))
+						echoOnce(ctx, atA, atB, "a")
+						echoOnce(ctx, atB, atA, "b")
+						// One channel, opened once on each side.
+						Expect(opens(a)).To(Equal(map[string]int{"prearranged": 1}), "round %d: alice's channel opens", round)
+						Expect(opens(b)).To(Equal(map[string]int{"prearranged": 1}), "round %d: bob's channel opens", round)
+						ga, gb := gllGlares(a), gllGlares(b)
+						if len(ga)+len(gb) > 0 {
+							crossed++
+						}
+						if g == peer.GlareLock {
+							Expect(append(ga, gb...)).To(BeEmpty(), "round %d: offers crossed under the lock", round)
+						}
+					})
+				}
+				rec.Metric("rounds", gllRounds)
+				rec.Metric("offers_crossed", float64(crossed))
+			})
+			if g == peer.GlarePerfect {
+				Expect(crossed).To(BeNumerically(">", 0), "no round had crossing offers")
+			}
+		},
+		gllEntries(),
+	)
+
+	DescribeTable(fmt.Sprintf("both sides add media at once on a connected pair, %d rounds", gllRounds),
+		func(preset string, g peer.GlareStrategy) {
+			var wedged int
+			runLab(labCase{Family: "glare", Profile: preset + ", renegotiation", Timeout: gllRounds * gllRoundWait}, gllTopo(preset, g), func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
+				for round := range gllRounds {
+					gllRound(ctx, l, round, func(ctx context.Context, a, b *peer.GoPeer) {
+						// The first exchange, uncontested.
+						out, err := a.CreateDataChannel(ctx, "app", peer.ChannelOptions{})
+						Expect(err).NotTo(HaveOccurred())
+						in, err := b.AcceptDataChannel(ctx, "app")
+						Expect(err).NotTo(HaveOccurred())
+						echoOnce(ctx, out, in, "connected")
+
+						start := time.Now()
+						opCtx, cancel := context.WithTimeout(ctx, gllOpWait)
+						errs := gllTogether(ctx,
+							func() error { return a.AddMedia(opCtx, audio) },
+							func() error { return b.AddMedia(opCtx, peer.MediaSpec{Kind: peer.Video, Bitrate: 200_000}) },
+						)
+						cancel()
+						ga, gb := gllGlares(a), gllGlares(b)
+						collided := strings.Contains(strings.Join(ga, "\n"), "cannot roll back")
+						if g == peer.GlarePerfect && collided {
+							// The documented wedge (peer/doc.go): the polite
+							// side's AddMedia fails with ErrUnsupported, the
+							// impolite side ignored its offer and is left
+							// without an answer, both stay in have-local-offer,
+							// and no track arrives.
+							wedged++
+							Expect(errs[0]).To(MatchError(peer.ErrUnsupported), "round %d: the polite side's AddMedia", round)
+							Expect(errs[1]).To(MatchError(context.DeadlineExceeded), "round %d: the impolite side's AddMedia", round)
+							Expect(gb).To(ContainElement(ContainSubstring("ignored the remote offer")), "round %d", round)
+							Expect(gllSignaling(ctx, a)).To(Equal("have-local-offer"), "round %d: alice", round)
+							Expect(gllSignaling(ctx, b)).To(Equal("have-local-offer"), "round %d: bob", round)
+							_, ta := firstEvent(a, peer.EventTrack, start)
+							_, tb := firstEvent(b, peer.EventTrack, start)
+							Expect(ta || tb).To(BeFalse(), "round %d: a track arrived through a wedged negotiation", round)
+							// The media plane is untouched: the channel works.
+							echoOnce(ctx, out, in, "wedged, still here")
+						} else {
+							// Both renegotiations go through: each side gets the
+							// other's track, media flows, signaling ends stable.
+							Expect(errs).To(HaveEach(Succeed()), "round %d", round)
+							waitEvent(ctx, a, peer.EventTrack, start)
+							waitEvent(ctx, b, peer.EventTrack, start)
+							expectMedia(ctx, a, 20)
+							expectMedia(ctx, b, 20)
+							Expect(gllSignaling(ctx, a)).To(Equal("stable"), "round %d: alice", round)
+							Expect(gllSignaling(ctx, b)).To(Equal("stable"), "round %d: bob", round)
+							if g == peer.GlareLock {
+								Expect(append(ga, gb...)).To(BeEmpty(), "round %d: offers crossed under the lock", round)
+							}
+						}
+					})
+				}
+				rec.Metric("rounds", gllRounds)
+				rec.Metric("wedged", float64(wedged))
+			})
+			if g == peer.GlarePerfect {
+				// Both offers leave at one instant and signaling takes
+				// time: they cross every round, so the wedge is what this
+				// cell shows, every time.
+				Expect(wedged).To(Equal(gllRounds), "rounds wedged by a polite-side collision")
+				AddReportEntry("known limitation", "GlarePerfect renegotiation glare: polite pion cannot roll back (ErrUnsupported, signaling wedged), "+
+					fmt.Sprintf("%d of %d rounds", wedged, gllRounds))
+			}
+		},
+		gllEntries(),
+	)
+})
