@@ -124,6 +124,14 @@ func (l *Lab) build() error {
 		return fmt.Errorf("lab: starting the WAN: %w", err)
 	}
 	l.onClose(l.wan.Stop)
+	// After the peers (closed before, being newer): sockets pion left
+	// behind end here, not at their read deadline.
+	l.onClose(func() error {
+		for _, name := range l.order {
+			_ = l.eps[name].rebind.closeAll()
+		}
+		return nil
+	})
 	if err := l.buildServers(); err != nil {
 		return err
 	}

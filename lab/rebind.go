@@ -103,6 +103,24 @@ func (r *rebindNet) Rebind() (int, error) {
 	return n, errors.Join(errs...)
 }
 
+// closeAll closes every live conn. The lab calls it after its peers have
+// closed: pion can leave a goroutine reading a socket it no longer
+// closes (a server-reflexive gathering cancelled by the agent's Close),
+// which would otherwise block until the read's deadline, and in a
+// synctest bubble, whose time stops when its body returns, for good.
+func (r *rebindNet) closeAll() error {
+	r.mu.Lock()
+	conns := make([]*rebindConn, 0, len(r.conns))
+	for c := range r.conns {
+		conns = append(conns, c)
+	}
+	r.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	return nil
+}
+
 // adopt wraps a fresh UDP socket in a tracked rebindConn.
 func (r *rebindNet) adopt(network string, uc transport.UDPConn) *rebindConn {
 	c := &rebindConn{rn: r, network: network, laddr: uc.LocalAddr(), raddr: uc.RemoteAddr(), cur: uc}

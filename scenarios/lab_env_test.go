@@ -84,6 +84,16 @@ func runLab(c labCase, topo lab.Topology, body func(ctx context.Context, l *lab.
 			rec.Metric("wall_s", res.Wall.Seconds())
 		}
 		recordLab(c, topo, clock, rec, timeline, ledgers)
+		if CurrentSpecReport().Failed() && len(timeline) > 0 {
+			// The lab's timeline is the first thing to read about a
+			// failed case: printed with the failure, not only in
+			// run.json.
+			var b strings.Builder
+			for _, e := range timeline {
+				b.WriteString(e.String() + "\n")
+			}
+			AddReportEntry("lab timeline", b.String(), ReportEntryVisibilityFailureOrVerbose)
+		}
 	}()
 	res = labspec.Run(suiteT, topo, clock, c.Timeout, func(ctx context.Context, l *lab.Lab) {
 		defer func() { timeline, ledgers = l.Timeline(), l.Ledgers() }()
