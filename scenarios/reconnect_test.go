@@ -22,7 +22,7 @@ func echoOnce(ctx context.Context, out, in peer.Channel, msg string) {
 // down in the field; the session must come back.
 var _ = Describe("reconnect", Label("reconnect", "go-go"), func() {
 	for _, m := range []medium{mWS, mSSE} {
-		It("re-registers both clients after a signaling server restart, and negotiates again", Label(string(m)), func(ctx SpecContext) {
+		It("re-registers both clients after a signaling server restart, and negotiates again, over "+string(m), Label(string(m)), func(ctx SpecContext) {
 			runCase(ctx, m, func(ctx context.Context, w *world) {
 				a, b := w.goPair(ctx, pairOptions{})
 				out, err := a.CreateDataChannel(ctx, "before", peer.ChannelOptions{})
