@@ -17,10 +17,15 @@ import (
 const (
 	WANCIDR       = "198.51.100.0/24"
 	stunIP        = "198.51.100.2"
-	turnIP        = "198.51.100.3"
+	turnIP        = TURNIP
 	iceServerPort = 3478
 	firstPublic   = 10 // endpoint i's public address is 198.51.100.(10+i)
 )
+
+// TURNIP is the WAN address of the lab's TURN server and of every relay
+// it allocates: a selected pair with it on either side is relayed,
+// whatever the candidate's type says.
+const TURNIP = "198.51.100.3"
 
 // publicIP is endpoint i's address on the WAN: its own (NAT none) or its
 // NAT's.

@@ -122,6 +122,11 @@ type Stats struct {
 	RTT             time.Duration `json:"rtt"`
 	LocalCandidate  string        `json:"localCandidate"` // host, srflx, prflx, relay
 	RemoteCandidate string        `json:"remoteCandidate"`
+	// LocalAddress and RemoteAddress are the selected pair's ip:port. A
+	// remote candidate first learned from a check is typed prflx even
+	// when it is the far side's TURN relay: the address tells.
+	LocalAddress  string `json:"localAddress"`
+	RemoteAddress string `json:"remoteAddress"`
 	BytesSent       uint64        `json:"bytesSent"`
 	BytesReceived   uint64        `json:"bytesReceived"`
 	PacketsSent     uint64        `json:"packetsSent"`

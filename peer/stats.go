@@ -3,6 +3,8 @@ package peer
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -40,6 +42,8 @@ func (p *GoPeer) Stats(ctx context.Context) (Stats, error) {
 	if pair, err := it.GetSelectedCandidatePair(); err == nil && pair != nil {
 		s.LocalCandidate = pair.Local.Typ.String()
 		s.RemoteCandidate = pair.Remote.Typ.String()
+		s.LocalAddress = net.JoinHostPort(pair.Local.Address, strconv.Itoa(int(pair.Local.Port)))
+		s.RemoteAddress = net.JoinHostPort(pair.Remote.Address, strconv.Itoa(int(pair.Remote.Port)))
 	}
 	if cp, ok := it.GetSelectedCandidatePairStats(); ok {
 		s.RTT = time.Duration(cp.CurrentRoundTripTime * float64(time.Second))

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,6 +73,7 @@ type natOutcome struct {
 	connected     bool
 	setup         time.Duration // to the first message received; connected only
 	local, remote string        // selected candidate types on alice
+	relayed       bool          // the selected pair goes through the TURN server
 }
 
 // natResults holds each pair's two halves until both are known: the two
@@ -152,7 +154,7 @@ func natCase(a, b lab.NAT, withTURN bool) {
 		rec.Metric("connected", b2f(out.connected))
 		if out.connected {
 			rec.Metric("setup_ms", float64(out.setup)/float64(time.Millisecond))
-			rec.Metric("relay", b2f(out.local == "relay" || out.remote == "relay"))
+			rec.Metric("relay", b2f(out.relayed))
 		}
 
 		if withTURN {
@@ -164,9 +166,12 @@ func natCase(a, b lab.NAT, withTURN bool) {
 			// a relay is selected exactly when no direct pair works.
 			// Which relay pair wins is not fixed (alice host -> bob relay
 			// mostly, alice relay -> bob prflx at times: both validate at
-			// one virtual instant, in goroutine order), so only "a relay
-			// is in the pair" is asserted.
-			Expect(out.local == "relay" || out.remote == "relay").To(Equal(needsTURN),
+			// one virtual instant, in goroutine order), so only "the pair
+			// goes through the relay" is asserted, judged by address: bob's
+			// relay candidate is typed prflx on alice when his check via
+			// the relay arrives before the candidate does (seen once in
+			// ten runs of the suite).
+			Expect(out.relayed).To(Equal(needsTURN),
 				"selected pair %s -> %s; model says needs TURN = %v: %s", out.local, out.remote, needsTURN, why)
 			return
 		}
@@ -209,7 +214,11 @@ func natConnect(ctx context.Context, l *lab.Lab) (out natOutcome, alice, bob *pe
 	Expect(string(got)).To(Equal("pong"))
 	st, err := alice.Stats(ctx)
 	Expect(err).NotTo(HaveOccurred())
-	return natOutcome{connected: true, setup: setup, local: st.LocalCandidate, remote: st.RemoteCandidate}, alice, bob
+	// By address, not only by type: a relay candidate that reaches alice
+	// in a check before it does through signaling is typed prflx.
+	relayed := st.LocalCandidate == "relay" || st.RemoteCandidate == "relay" ||
+		strings.HasPrefix(st.RemoteAddress, lab.TURNIP+":") || strings.HasPrefix(st.LocalAddress, lab.TURNIP+":")
+	return natOutcome{connected: true, setup: setup, local: st.LocalCandidate, remote: st.RemoteCandidate, relayed: relayed}, alice, bob
 }
 
 // natICEFailed finds the earliest ICE "failed" of either peer.
