@@ -159,20 +159,29 @@ func natCase(a, b lab.NAT, withTURN bool) {
 
 		if withTURN {
 			Expect(out.connected).To(BeTrue(), "with TURN every pair must connect (model: %s)", why)
-			// pion's controlling agent nominates the highest-priority
-			// valid pair once its candidates' acceptance waits have passed
-			// (srflx 0.5 s, prflx 1 s, relay 2 s): a working direct pair
-			// is valid well before 2 s and outranks every relay pair, so
-			// a relay is selected exactly when no direct pair works.
-			// Which relay pair wins is not fixed (alice host -> bob relay
-			// mostly, alice relay -> bob prflx at times: both validate at
-			// one virtual instant, in goroutine order), so only "the pair
-			// goes through the relay" is asserted, judged by address: bob's
-			// relay candidate is typed prflx on alice when his check via
-			// the relay arrives before the candidate does (seen once in
-			// ten runs of the suite).
-			Expect(out.relayed).To(Equal(needsTURN),
-				"selected pair %s -> %s; model says needs TURN = %v: %s", out.local, out.remote, needsTURN, why)
+			// Where no direct pair works, the pair must go through the
+			// relay (judged by address: see natConnect).
+			//
+			// Where one does, pion nominates it over a relay pair because
+			// of the acceptance waits (srflx 0.5 s, prflx 1 s, relay 2 s):
+			// a relay candidate typed relay is never selected then. But a
+			// relay candidate that reaches alice first in a check (bob's
+			// check through his relay, before the candidate arrives by
+			// signaling) is typed prflx, gets the prflx wait and a prflx
+			// priority, and ties with the direct prflx pair; either may
+			// win (seen in 2 of 25 runs of the family, none x 1:1 once).
+			// That is pion's behaviour, and an app would see TURN used
+			// where it is not needed; the case records it
+			// (relay_as_prflx) and asserts only what holds: no pair typed
+			// relay when a direct pair works.
+			if needsTURN {
+				Expect(out.relayed).To(BeTrue(),
+					"selected pair %s -> %s does not go through the relay; the model says TURN is needed: %s", out.local, out.remote, why)
+			} else {
+				Expect(out.local != "relay" && out.remote != "relay").To(BeTrue(),
+					"selected pair %s -> %s is a relay pair, but a direct one works: %s", out.local, out.remote, why)
+			}
+			rec.Metric("relay_as_prflx", b2f(out.relayed && out.local != "relay" && out.remote != "relay"))
 			return
 		}
 		Expect(out.connected).To(Equal(direct), "STUN only: connected = %v, model says %v: %s", out.connected, direct, why)
