@@ -81,8 +81,8 @@ func TestGlareLock(t *testing.T) {
 			offers := countState(pr.a.EventHistory(), machineSignaling, "have-local-offer") +
 				countState(pr.b.EventHistory(), machineSignaling, "have-local-offer")
 			if offers != 1 {
-				// Seen once in about 8,000 rounds (make test, 2026-11-22);
-				// not reproduced in 400 more. The histories say who
+				// Seen once (round 16 under make test, 2026-11-22), not
+				// in 400 rounds run right after. The histories say who
 				// offered when, for the next time.
 				t.Errorf("round %d: %d offers, want 1", round, offers)
 				for _, p := range []*GoPeer{pr.a, pr.b} {
