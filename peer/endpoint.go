@@ -125,12 +125,12 @@ type Stats struct {
 	// LocalAddress and RemoteAddress are the selected pair's ip:port. A
 	// remote candidate first learned from a check is typed prflx even
 	// when it is the far side's TURN relay: the address tells.
-	LocalAddress  string `json:"localAddress"`
-	RemoteAddress string `json:"remoteAddress"`
-	BytesSent       uint64        `json:"bytesSent"`
-	BytesReceived   uint64        `json:"bytesReceived"`
-	PacketsSent     uint64        `json:"packetsSent"`
-	PacketsReceived uint64        `json:"packetsReceived"`
+	LocalAddress    string `json:"localAddress"`
+	RemoteAddress   string `json:"remoteAddress"`
+	BytesSent       uint64 `json:"bytesSent"`
+	BytesReceived   uint64 `json:"bytesReceived"`
+	PacketsSent     uint64 `json:"packetsSent"`
+	PacketsReceived uint64 `json:"packetsReceived"`
 	// Media counts RTP by direction (sum over tracks).
 	RTPPacketsSent     uint64 `json:"rtpPacketsSent"`
 	RTPBytesSent       uint64 `json:"rtpBytesSent"`
