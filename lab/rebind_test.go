@@ -133,6 +133,17 @@ func (w *rebindWorld) listenServer(t *testing.T) transport.UDPConn {
 	return c
 }
 
+// listenClient opens a client socket through the rebinding Net; the
+// caller closes it.
+func (w *rebindWorld) listenClient(t *testing.T) net.PacketConn {
+	t.Helper()
+	c, err := w.client.ListenPacket("udp4", rbClientIP+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // rbRecv reads one packet within d of virtual time.
 func rbRecv(t *testing.T, c net.PacketConn, d time.Duration) (string, *net.UDPAddr) {
 	t.Helper()
@@ -224,10 +235,7 @@ func TestRebindPortRestricted(t *testing.T) {
 		defer w.stop(t)
 		srv := w.listenServer(t)
 		defer srv.Close()
-		cc, err := w.client.ListenPacket("udp4", rbClientIP+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		cc := w.listenClient(t)
 		defer cc.Close()
 		local := cc.LocalAddr().String()
 		oldPort := rbCurPort(t, cc)
@@ -287,10 +295,7 @@ func TestRebindBlockedRead(t *testing.T) {
 		defer w.stop(t)
 		srv := w.listenServer(t)
 		defer srv.Close()
-		cc, err := w.client.ListenPacket("udp4", rbClientIP+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		cc := w.listenClient(t)
 		defer cc.Close()
 		rbSend(t, cc, "hello-1", rbServerAddr)
 		_, p1 := rbRecv(t, srv, time.Second)
@@ -359,10 +364,7 @@ func TestRebindClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newRebindWorld(t, rbPortRestricted)
 		defer w.stop(t)
-		cc, err := w.client.ListenPacket("udp4", rbClientIP+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		cc := w.listenClient(t)
 		got := rbReadAsync(cc)
 		synctest.Wait()
 		if err := cc.Close(); err != nil {
@@ -529,10 +531,7 @@ func TestRebindUnderTraffic(t *testing.T) {
 		w := newRebindWorld(t, rbPortRestricted)
 		defer w.stop(t)
 		srv := w.listenServer(t)
-		cc, err := w.client.ListenPacket("udp4", rbClientIP+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		cc := w.listenClient(t)
 
 		ports := make(chan map[int]int, 1)
 		go func() { // echo server, counting source ports
