@@ -25,6 +25,20 @@ const (
 	// a failing one reaches ICE failed after Disconnected+Failed = 3 s.
 	natDeadline = 10 * time.Second
 	natTable    = "who-needs-turn"
+
+	// natMappingLifetime is how long the NATs keep an idle mapping
+	// (refreshed by outbound traffic, RFC 4787 REQ-6): 30 s, what many
+	// home routers use for UDP, though REQ-5 asks for 2 min.
+	natMappingLifetime = 30 * time.Second
+	// A connected call is then held idle (no heartbeat, no data: only
+	// ICE keepalives and TURN refreshes cross) and must still work. A
+	// direct call is held over two NAT mapping lifetimes; a call through
+	// the relay past the TURN server's permission lifetime (5 min, RFC
+	// 8656 section 9) and its default allocation lifetime (10 min,
+	// section 7.2): the field's "the call dies after 30 s of silence" and
+	// "calls over TURN drop after 5 (or 10) minutes".
+	natHoldDirect  = 2*natMappingLifetime + 5*time.Second
+	natHoldRelayed = 10*time.Minute + 30*time.Second
 )
 
 // natICE makes a failing pair give up quickly; keepalives stay well
@@ -74,6 +88,10 @@ type natOutcome struct {
 	setup         time.Duration // to the first message received; connected only
 	local, remote string        // selected candidate types on alice
 	relayed       bool          // the selected pair goes through the TURN server
+	// localAddr and remoteAddr are alice's selected pair; ca and cb the
+	// channel's two ends (alice's, bob's).
+	localAddr, remoteAddr string
+	ca, cb                peer.Channel
 }
 
 // natResults holds each pair's two halves until both are known: the two
@@ -145,9 +163,14 @@ func natCase(a, b lab.NAT, withTURN bool) {
 		TURN:      lab.Server{Mode: turnMode},
 		// No reconnect: the case is about the first connection, and an
 		// ICE restart after failed would only retry the same candidates.
-		Peer: peer.Config{ICE: natICE, Reconnect: peer.ReconnectConfig{Disabled: true}},
+		// No heartbeat: the hold is idle, as a call whose app sends
+		// nothing, so only ICE and TURN keep the mappings alive.
+		Peer: peer.Config{ICE: natICE, Reconnect: peer.ReconnectConfig{Disabled: true},
+			Heartbeat: peer.HeartbeatConfig{Disabled: true}},
+		NATMappingLifetime: natMappingLifetime,
 	}
-	runLab(labCase{Family: "nat", Profile: "ideal"}, topo, func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
+	c := labCase{Family: "nat", Profile: "ideal", Timeout: natDeadline + natHoldRelayed + time.Minute}
+	runLab(c, topo, func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
 		out, alice, bob := natConnect(ctx, l)
 		natRecord(a, b, withTURN, out)
 		rec.Metric("turn_server", b2f(withTURN))
@@ -182,10 +205,13 @@ func natCase(a, b lab.NAT, withTURN bool) {
 					"selected pair %s -> %s is a relay pair, but a direct one works: %s", out.local, out.remote, why)
 			}
 			rec.Metric("relay_as_prflx", b2f(out.relayed && out.local != "relay" && out.remote != "relay"))
+			natHold(ctx, alice, bob, out, rec)
 			return
 		}
 		Expect(out.connected).To(Equal(direct), "STUN only: connected = %v, model says %v: %s", out.connected, direct, why)
-		if !direct {
+		if direct {
+			natHold(ctx, alice, bob, out, rec)
+		} else {
 			at, ok := natICEFailed(alice, bob)
 			Expect(ok).To(BeTrue(), "STUN only, expected failure (%s): neither peer's ICE reached failed", why)
 			rec.Metric("ice_failed_ms", float64(at.Sub(l.Start()))/float64(time.Millisecond))
@@ -227,7 +253,35 @@ func natConnect(ctx context.Context, l *lab.Lab) (out natOutcome, alice, bob *pe
 	// in a check before it does through signaling is typed prflx.
 	relayed := st.LocalCandidate == "relay" || st.RemoteCandidate == "relay" ||
 		strings.HasPrefix(st.RemoteAddress, lab.TURNIP+":") || strings.HasPrefix(st.LocalAddress, lab.TURNIP+":")
-	return natOutcome{connected: true, setup: setup, local: st.LocalCandidate, remote: st.RemoteCandidate, relayed: relayed}, alice, bob
+	return natOutcome{connected: true, setup: setup, local: st.LocalCandidate, remote: st.RemoteCandidate, relayed: relayed,
+		localAddr: st.LocalAddress, remoteAddr: st.RemoteAddress, ca: ca, cb: cb}, alice, bob
+}
+
+// natHold holds a connected call idle (natHoldDirect, or natHoldRelayed
+// through the relay) and checks that nothing moved: no ICE state change
+// on either side, the same selected pair, and a message each way.
+func natHold(ctx context.Context, alice, bob *peer.GoPeer, out natOutcome, rec *caseRecord) {
+	GinkgoHelper()
+	hold := natHoldDirect
+	if out.relayed {
+		hold = natHoldRelayed
+	}
+	from := time.Now()
+	time.Sleep(hold) // virtual: the idle call itself
+	rec.Metric("hold_s", hold.Seconds())
+	for _, ep := range []*peer.GoPeer{alice, bob} {
+		// After from, not at it: pion reports ICE connected from a
+		// goroutine of its own, which can run at the virtual instant the
+		// first messages crossed.
+		Expect(rclICEAfter(ep, from.Add(time.Nanosecond))).To(BeEmpty(), "%s: ICE moved during %v of idle call (NAT mapping lifetime %v, relayed %v)",
+			ep.ID(), hold, natMappingLifetime, out.relayed)
+	}
+	st, err := alice.Stats(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(st.LocalAddress+" -> "+st.RemoteAddress).To(Equal(out.localAddr+" -> "+out.remoteAddr),
+		"alice's selected pair changed during the idle call")
+	echoOnce(ctx, out.ca, out.cb, "after the hold")
+	echoOnce(ctx, out.cb, out.ca, "after the hold, back")
 }
 
 // natICEFailed finds the earliest ICE "failed" of either peer.
