@@ -326,6 +326,7 @@ var _ = Describe("reconnect (lab)", Label("reconnect", "go-go"), func() {
 						Expect(det).To(BeFalse(), "%s: a short outage was reported as a disconnection", ep.ID())
 					}
 				}
+				rclStaysUp(ctx, a, b, out, in, rec)
 			})
 		},
 		// Under Disconnected-KeepAlive: the remote's last packet is less
@@ -511,6 +512,9 @@ var _ = Describe("reconnect (lab)", Label("reconnect", "go-go"), func() {
 					Expect(slices.ContainsFunc(l.Timeline(), func(e lab.Entry) bool {
 						return e.Source == "link:bob" && e.Kind == "rebind"
 					})).To(BeTrue(), "the timeline has no rebind")
+					// The recovery made new mappings at bob's NAT: they
+					// must outlive its mapping lifetime too.
+					rclStaysUp(ctx, a, b, out, in, rec)
 				})
 		},
 		Entry("port-restricted, alice offers (ICE controlling)", lab.NATPortRestricted, false),
@@ -547,6 +551,36 @@ var _ = Describe("reconnect (lab)", Label("reconnect", "go-go"), func() {
 			})
 	})
 })
+
+// rclStayUp is how long a recovered call is then watched: two of the
+// NATs' mapping lifetimes (30 s, vnet's default, which the family keeps),
+// so that mappings made by the recovery must be kept alive by its own
+// traffic, plus a keepalive's slack.
+const rclStayUp = 2*30*time.Second + 5*time.Second
+
+// rclStaysUp watches a recovered call for rclStayUp: it must not relapse
+// (no ICE disconnected or failed, no disconnection, no heartbeat
+// timeout, no ICE restart begun), and must carry a message each way at
+// the end. A restart begun before the watch (the policy's redundant one,
+// see above) may still be finishing and is not counted.
+func rclStaysUp(ctx context.Context, a, b *peer.GoPeer, out, in peer.Channel, rec *caseRecord) {
+	GinkgoHelper()
+	from := time.Now()
+	time.Sleep(rclStayUp) // virtual: the call after its recovery
+	after := from.Add(time.Nanosecond)
+	for _, ep := range []*peer.GoPeer{a, b} {
+		states := rclICEAfter(ep, after)
+		Expect(states).NotTo(ContainElement(BeElementOf("disconnected", "failed")),
+			"%s relapsed after recovering: ICE %v in the %v after", ep.ID(), states, rclStayUp)
+		_, det := firstEvent(ep, peer.EventDisconnected, after)
+		Expect(det).To(BeFalse(), "%s: a disconnection after recovering", ep.ID())
+		Expect(rclHeartbeatTimeouts(ep, after)).To(BeEmpty(), "%s: heartbeat timeouts after recovering", ep.ID())
+		Expect(rclPolicyRestarts(ep, after)).To(BeEmpty(), "%s: ICE restarts after recovering", ep.ID())
+	}
+	echoOnce(ctx, out, in, "still up")
+	echoOnce(ctx, in, out, "still up, back")
+	rec.Metric("stayed_up_s", rclStayUp.Seconds())
+}
 
 // rclPolicyRestarts lists the ICE restarts ep's policy began at or
 // after since (a restart the remote asked for says "remote ICE restart").
