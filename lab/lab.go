@@ -238,6 +238,11 @@ func (l *Lab) Peer(ctx context.Context, s PeerSpec) (*peer.GoPeer, error) {
 	if len(cfg.ICEServers) == 0 {
 		cfg.ICEServers = l.iceServers()
 	}
+	if l.topo.TURN.Mode == ServerExternal {
+		// The external server relays on loopback: only relay-to-relay
+		// pairs keep its traffic there (gateway.go).
+		cfg.RelayOnly = true
+	}
 	if cfg.Seed == 0 {
 		cfg.Seed = l.topo.Seed
 	}

@@ -39,7 +39,11 @@ func (l *Lab) buildServers() error {
 		}
 		l.ice = append(l.ice, iceServer{urls: []string{fmt.Sprintf("stun:%s:%d", stunIP, iceServerPort)}})
 	case ServerExternal:
-		return fmt.Errorf("%w: an external STUN server for Go endpoints on vnet (they reach only the WAN; external servers come with Chrome endpoints)", ErrUnsupported)
+		urls, err := l.startGateways("stun", l.topo.STUN)
+		if err != nil {
+			return fmt.Errorf("lab: external STUN server: %w", err)
+		}
+		l.ice = append(l.ice, iceServer{urls: urls})
 	}
 	switch l.topo.TURN.Mode {
 	case ServerOn:
@@ -51,7 +55,11 @@ func (l *Lab) buildServers() error {
 			user: TURNUser, password: TURNPassword,
 		})
 	case ServerExternal:
-		return fmt.Errorf("%w: an external TURN server for Go endpoints on vnet (they reach only the WAN; external servers come with Chrome endpoints)", ErrUnsupported)
+		urls, err := l.startGateways("turn", l.topo.TURN)
+		if err != nil {
+			return fmt.Errorf("lab: external TURN server: %w", err)
+		}
+		l.ice = append(l.ice, iceServer{urls: urls, user: l.topo.TURN.Username, password: l.topo.TURN.Credential})
 	}
 	return nil
 }

@@ -65,6 +65,13 @@ const (
 )
 
 // Server configures the STUN or the TURN server.
+//
+// An external server must listen (and, for TURN, relay) on 127.0.0.1. Go
+// endpoints reach it through a gateway on the WAN (gateway.go), over UDP
+// only; with an external TURN server they use relay candidates only. An
+// external STUN server sees the gateway, not the endpoint's NAT, so its
+// server-reflexive candidates are of no use for NAT traversal: it is
+// there to check the server. Either makes the topology real-time only.
 type Server struct {
 	Mode ServerMode
 	// URLs of an external server (Mode external), such as
@@ -87,6 +94,14 @@ const (
 // Virtual reports whether the transport can run in a synctest bubble
 // (in-memory transports can; sockets cannot).
 func (t Transport) Virtual() bool { return t == TransportLoopback || t == TransportDelayed }
+
+// RealTimeOnly says whether the topology uses real sockets, which a
+// synctest bubble cannot wait on: signaling over ws or sse, or an
+// external STUN or TURN server (reached through a gateway, gateway.go).
+func (t Topology) RealTimeOnly() bool {
+	tr := t.Signaling.Transport
+	return (tr != "" && !tr.Virtual()) || t.STUN.Mode == ServerExternal || t.TURN.Mode == ServerExternal
+}
 
 // SignalingConfig configures the signaling medium.
 type SignalingConfig struct {

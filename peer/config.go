@@ -111,6 +111,9 @@ type Config struct {
 	// ICEServers are the STUN/TURN servers. With Net nil each must be on
 	// a loopback address.
 	ICEServers []webrtc.ICEServer
+	// RelayOnly is iceTransportPolicy "relay": only relay candidates are
+	// gathered and paired (needs a TURN server in ICEServers).
+	RelayOnly bool
 	// Net is the network pion uses: a vnet.Net (optionally shaped with
 	// netem.WrapNet). Nil means real UDP sockets restricted to 127.0.0.1:
 	// nothing binds, dials or sends elsewhere.
@@ -220,6 +223,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.NetworkTypes = append([]webrtc.NetworkType(nil), c.NetworkTypes...)
 	c.ICEServers = append([]webrtc.ICEServer(nil), c.ICEServers...)
+	if c.RelayOnly && !hasTURN(c.ICEServers) {
+		return bad("RelayOnly needs a turn: or turns: URL in ICEServers")
+	}
 	if c.Net == nil {
 		for _, s := range c.ICEServers {
 			for _, u := range s.URLs {
@@ -230,6 +236,18 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// hasTURN says whether any server is a TURN server.
+func hasTURN(servers []webrtc.ICEServer) bool {
+	for _, s := range servers {
+		for _, u := range s.URLs {
+			if strings.HasPrefix(u, "turn:") || strings.HasPrefix(u, "turns:") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkLoopbackURL checks that a stun:/turn: URL names a loopback host.

@@ -87,7 +87,11 @@ func newAPI(cfg Config, o options, n *guardNet, counter *rtpCounter) (*webrtc.AP
 // newPC makes a pion peer with every callback bound to it; callbacks of a
 // peer that is no longer current (replaced, see swapLocked) are ignored.
 func (p *GoPeer) newPC() (*webrtc.PeerConnection, error) {
-	pc, err := p.api.NewPeerConnection(webrtc.Configuration{ICEServers: p.cfg.ICEServers})
+	conf := webrtc.Configuration{ICEServers: p.cfg.ICEServers}
+	if p.cfg.RelayOnly {
+		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := p.api.NewPeerConnection(conf)
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: new pion peer: %w", p.cfg.ID, err)
 	}

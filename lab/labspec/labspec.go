@@ -55,9 +55,8 @@ func Run(t *testing.T, topo lab.Topology, clock Clock, timeout time.Duration, bo
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	tr := topo.Signaling.Transport
-	if clock == Virtual && tr != "" && !tr.Virtual() {
-		ginkgo.Fail("labspec: transport " + string(tr) + " uses real sockets and cannot run in virtual time")
+	if clock == Virtual && topo.RealTimeOnly() {
+		ginkgo.Fail("labspec: the topology uses real sockets (ws or sse signaling, or an external STUN/TURN server) and cannot run in virtual time")
 	}
 	var res Result
 	res.Clock = clock
