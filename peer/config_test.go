@@ -44,6 +44,10 @@ func TestConfigValidation(t *testing.T) {
 		{"stun off loopback", func(c *Config) {
 			c.ICEServers = []webrtc.ICEServer{{URLs: []string{"stun:stun.example.org:3478"}}}
 		}, "loopback"},
+		{"relay only without turn", func(c *Config) {
+			c.RelayOnly = true
+			c.ICEServers = []webrtc.ICEServer{{URLs: []string{"stun:127.0.0.1:3478"}}}
+		}, "RelayOnly"},
 		{"turn without credentials", func(c *Config) {
 			c.ICEServers = []webrtc.ICEServer{{URLs: []string{"turn:127.0.0.1:3478"}}}
 		}, "credentials"},
