@@ -3,14 +3,20 @@ package scenarios
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/pion/turn/v4"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/netlab/netlab/lab"
+	"github.com/netlab/netlab/lab/labspec"
 	"github.com/netlab/netlab/peer"
 )
 
@@ -57,7 +63,56 @@ var natNotes = []string{
 
 var _ = Describe("nat", Label("nat", "go-go", "loopback"), func() {
 	DescribeTable("NAT matrix", natCase, natEntries())
+
+	// An external TURN server (here a pion/turn on real loopback
+	// sockets, standing in for a coturn) instead of the lab's: the pair
+	// that needs TURN connects relay to relay on 127.0.0.1, through the
+	// lab's gateway. Real time: the gateway's sockets are real.
+	It("connects symmetric x symmetric through an external TURN server on 127.0.0.1", func() {
+		url, allocs := natExternalTURN()
+		topo := lab.Topology{
+			Name:      "nat-external-turn",
+			Endpoints: []lab.EndpointConfig{{Name: "alice", NAT: lab.NATSymmetric}, {Name: "bob", NAT: lab.NATSymmetric}},
+			STUN:      lab.Server{Mode: lab.ServerOff},
+			TURN:      lab.Server{Mode: lab.ServerExternal, URLs: []string{url}, Username: "ext", Credential: "secret"},
+			Peer: peer.Config{ICE: natICE, Reconnect: peer.ReconnectConfig{Disabled: true},
+				CandidateWaits: peer.CandidateWaits{Relay: 50 * time.Millisecond}},
+		}
+		runLab(labCase{Family: "nat", Profile: "ideal, external TURN", Clock: labspec.Real}, topo, func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
+			out, _, _ := natConnect(ctx, l)
+			Expect(out.connected).To(BeTrue(), "through the external TURN server")
+			Expect(out.local).To(Equal("relay"), "alice's local candidate")
+			Expect(out.localAddr).To(HavePrefix("127.0.0.1:"), "alice's relay is the external server's")
+			Expect(out.remoteAddr).To(HavePrefix("127.0.0.1:"), "bob's relay is the external server's")
+			Expect(allocs.Load()).To(BeNumerically(">=", 2), "allocations on the external server")
+			rec.Metric("setup_ms", float64(out.setup)/float64(time.Millisecond))
+		})
+	})
 })
+
+// natExternalTURN starts a TURN server on real loopback sockets that
+// relays on 127.0.0.1, for the spec's lifetime, and counts allocations.
+func natExternalTURN() (string, *atomic.Int64) {
+	GinkgoHelper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	allocs := &atomic.Int64{}
+	key := turn.GenerateAuthKey("ext", "ext.test", "secret")
+	srv, err := turn.NewServer(turn.ServerConfig{
+		Realm:       "ext.test",
+		AuthHandler: func(user, _ string, _ net.Addr) ([]byte, bool) { return key, user == "ext" },
+		EventHandler: turn.EventHandler{
+			OnAllocationCreated: func(_, _ net.Addr, _, _, _ string, _ net.Addr, _ int) { allocs.Add(1) },
+		},
+		PacketConnConfigs: []turn.PacketConnConfig{{
+			PacketConn:            pc,
+			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{RelayAddress: net.IPv4(127, 0, 0, 1), Address: "127.0.0.1"},
+		}},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(srv.Close)
+	return fmt.Sprintf("turn:%s?transport=udp", pc.LocalAddr()), allocs
+}
 
 // natEntries lists the 56 cases: unordered pairs with repetition, each
 // with and without TURN.
