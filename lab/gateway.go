@@ -26,9 +26,10 @@ import (
 // traffic stays there, and Go endpoints use relay candidates only (the
 // lab sets peer.Config.RelayOnly): a host or server-reflexive pair would
 // have the server send to a vnet address over the real network. The
-// gateway enforces it: it drops an Allocate answer that relays anywhere
-// but loopback and a permission, channel or send towards anything but
-// loopback, and puts each drop on the timeline.
+// gateway enforces it: an Allocate answer that relays anywhere but
+// loopback, and a permission, channel or send towards anything but
+// loopback, go no further; the client gets a 403 saying why and the
+// timeline a "refused" entry.
 //
 // Real sockets make a topology with an external server real-time only
 // (Topology.RealTimeOnly).
@@ -132,7 +133,7 @@ func (g *gateway) run() {
 			return // closed
 		}
 		if why, bad := gatewayOffLoopback(buf[:n]); bad {
-			g.l.note("gateway:"+g.name, "dropped", fmt.Sprintf("from %v: %s", from, why))
+			g.refuse(buf[:n], from, why)
 			continue
 		}
 		leg, err := g.leg(from)
@@ -178,11 +179,31 @@ func (g *gateway) back(c *net.UDPConn, to net.Addr) {
 			continue // only the server speaks on a leg
 		}
 		if why, bad := gatewayOffLoopback(buf[:n]); bad {
-			g.l.note("gateway:"+g.name, "dropped", fmt.Sprintf("to %v: %s", to, why))
+			g.refuse(buf[:n], to, why)
 			continue
 		}
 		_, _ = g.wan.WriteTo(buf[:n], to) // UDP: a failed send is a lost packet
 	}
+}
+
+// refuse drops msg, notes it on the timeline, and answers the client
+// (to) with a 403 naming the reason, so that its TURN client fails at
+// once and says why rather than retransmitting into silence. An
+// indication gets no answer.
+func (g *gateway) refuse(msg []byte, to net.Addr, why string) {
+	g.l.note("gateway:"+g.name, "refused", fmt.Sprintf("%v: %s", to, why))
+	m := &stun.Message{Raw: append([]byte(nil), msg...)}
+	if err := m.Decode(); err != nil || m.Type.Class == stun.ClassIndication {
+		return
+	}
+	res, err := stun.Build(stun.NewTransactionIDSetter(m.TransactionID),
+		stun.NewType(m.Type.Method, stun.ClassErrorResponse),
+		stun.ErrorCodeAttribute{Code: stun.CodeForbidden, Reason: []byte("netlab gateway: " + why)},
+		stun.Fingerprint)
+	if err != nil {
+		return
+	}
+	_, _ = g.wan.WriteTo(res.Raw, to) // UDP: a failed send is a lost packet
 }
 
 // close ends the gateway and waits for its goroutines; idempotent.
