@@ -174,7 +174,7 @@ func (p *GoPeer) onOffer(m signaling.Message, desc webrtc.SessionDescription) {
 		return
 	}
 	if restart {
-		p.emit(Event{Type: EventRestart, Detail: "remote ICE restart"})
+		p.remoteRestartBegun()
 	}
 	p.flushRemoteCandidatesLocked(pc)
 	answer, err := pc.CreateAnswer(nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -18,12 +19,14 @@ import (
 //	ICE failed ───────────────at once─────▶ ICE restart ─┤ error: backoff 250 ms .. 5 s (seeded jitter), again
 //	                                                      └ connected: done
 //
-// Who restarts: under GlareLock both sides may, each under the pair lock,
-// and a side that gets the lock while ICE is connected again does
-// nothing, so one restart serves both and it works whichever side
-// noticed first (or alone, against a remote without this policy). Under
-// GlarePerfect only the impolite side restarts: two crossing restart
-// offers would be a collision that a polite pion cannot roll back.
+// Who restarts: under GlareLock both sides may, each under the pair lock.
+// A side that gets the lock after the remote restarted waits for that
+// restart and restarts only if it fails; one that gets it while ICE is
+// connected again does nothing. So one restart serves both and it works
+// whichever side noticed first (or alone, against a remote without this
+// policy). Under GlarePerfect only the impolite side restarts: two
+// crossing restart offers would be a collision that a polite pion cannot
+// roll back.
 // While signaling is down the policy waits for it (the client queues
 // nothing of ours meanwhile). A remote that said bye is not restarted.
 //
@@ -46,6 +49,10 @@ type reconnectState struct {
 	failedSeq     uint64 // transitions into failed
 	lastConnected time.Time
 	detectedAt    time.Time // set while a disconnection is not yet recovered
+	// The remote's ICE restarts: how many, and the connected count when
+	// the latest began (it serves the outage it began in).
+	remoteRestarts   uint64
+	remoteRestartSeq uint64
 }
 
 // onICEState tracks ICE for the events and the policy.
@@ -117,6 +124,23 @@ func (p *GoPeer) iceMarks() (up bool, connected, failed uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.rc.up, p.rc.connectedSeq, p.rc.failedSeq
+}
+
+// remoteRestartBegun notes and reports an ICE restart the remote began.
+func (p *GoPeer) remoteRestartBegun() {
+	p.mu.Lock()
+	p.rc.remoteRestarts++
+	p.rc.remoteRestartSeq = p.rc.connectedSeq
+	p.mu.Unlock()
+	p.emit(Event{Type: EventRestart, Detail: "remote ICE restart"})
+}
+
+// remoteRestart is the remote's latest ICE restart: its number, and the
+// connected count when it began.
+func (p *GoPeer) remoteRestart() (n, seq uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rc.remoteRestarts, p.rc.remoteRestartSeq
 }
 
 // restartBody runs under the pair lock: offer with ICERestart, then wait
@@ -233,6 +257,7 @@ func (p *GoPeer) afterRecover() time.Time {
 // holds.
 func (p *GoPeer) recover(why string) {
 	backoff := restartBackoffMin
+	var served uint64 // the remote restarts already waited for
 	for attempt := 1; ; attempt++ {
 		if up, _, _ := p.iceMarks(); up || !p.policyActive() {
 			return
@@ -241,12 +266,31 @@ func (p *GoPeer) recover(why string) {
 			return
 		}
 		detail := fmt.Sprintf("%s (attempt %d)", why, attempt)
-		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.LockTimeout+p.restartWait()+p.cfg.SettleDelay)
+		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.LockTimeout+2*p.restartWait()+p.cfg.SettleDelay)
 		var err error
 		if p.cfg.Glare == GlarePerfect {
 			err = p.perfectRestart(ctx, detail)
 		} else {
-			err = p.lock.Acquire(ctx, func(ctx context.Context) error { return p.restartBody(ctx, detail, true) })
+			_, seq, _ := p.iceMarks()
+			err = p.lock.Acquire(ctx, func(ctx context.Context) error {
+				// The remote may have restarted for this outage (since
+				// ICE was last connected), before or while we waited for
+				// the lock: its restart is ours too. pion can report the
+				// new connection a moment after the remote released the
+				// lock, so "connected now?" alone would restart again;
+				// wait for that restart first (once), and restart only if
+				// it does not connect within restartWait. A failed state
+				// does not end the wait: the one that set off this
+				// outage's restarts can be reported after the remote's
+				// restart began.
+				if n, rseq := p.remoteRestart(); n != served && rseq == seq {
+					served = n
+					if p.waitReconnected(ctx, rseq, math.MaxUint64) == nil {
+						return nil
+					}
+				}
+				return p.restartBody(ctx, detail, true)
+			})
 		}
 		cancel()
 		if err == nil || p.ctx.Err() != nil {
