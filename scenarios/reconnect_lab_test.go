@@ -52,9 +52,8 @@ const rclSlack = 100 * time.Millisecond
 // the outage gives out (see the outage table): it began before the
 // restore, so it fails within Disconnected+Failed (6 s) of it plus a
 // check tick; the policy's next attempt follows after at most 250 ms of
-// backoff and connects like any restart (1.5 s), and a redundant restart
-// may add one more cycle (1.5 s): 9.5 s.
-var rclGaveOutRecover = rclPeer.ICE.Disconnected + rclPeer.ICE.Failed + 3500*time.Millisecond
+// backoff and connects like any restart (1.5 s): 8 s.
+var rclGaveOutRecover = rclPeer.ICE.Disconnected + rclPeer.ICE.Failed + 2000*time.Millisecond
 
 // rclTopo is the family's pair: alice behind a full-cone NAT, bob behind
 // natB, STUN and TURN on.
@@ -290,19 +289,16 @@ var _ = Describe("reconnect (lab)", Label("reconnect", "go-go"), func() {
 				}
 				rec.Metric("restart_gave_out", b2fl(gaveOut))
 				// A restart that the policy begins after the restore when
-				// the one begun in the outage connects is redundant. peer's
-				// policy does one anyway when the pair lock reaches the
-				// second side at the instant the first side's restart
-				// connects, before the second side has seen its own ICE
-				// connect (the skip-if-connected check races pion's state
-				// callback): one more restart cycle for that side, so the
-				// bound grows by one for the run where it happens, and the
-				// run records it.
+				// the one begun in the outage connects is redundant. The
+				// second side's policy used to do one when the pair lock
+				// reached it at the instant the first side's restart
+				// connected, before pion told it so (15 of 40 runs of the
+				// outage cases); it now waits for a restart the remote
+				// began meanwhile, and none may happen.
 				ra, rb := rclPolicyRestarts(a, restoredAt), rclPolicyRestarts(b, restoredAt)
 				rec.Metric("redundant_restarts", float64(len(ra)+len(rb)))
-				if len(ra)+len(rb) > 0 && !gaveOut {
-					limit += o.recoverWithin
-					AddReportEntry("redundant ICE restart", fmt.Sprintf("alice %v, bob %v", ra, rb))
+				if !gaveOut {
+					Expect(append(ra, rb...)).To(BeEmpty(), "policy restarts after the restore (alice %v, bob %v): redundant", ra, rb)
 				}
 				Expect(dataBack).To(BeNumerically("<=", limit+rto+rclSlack), "data back after the restore")
 				var recover time.Duration
@@ -561,8 +557,8 @@ const rclStayUp = 2*30*time.Second + 5*time.Second
 // rclStaysUp watches a recovered call for rclStayUp: it must not relapse
 // (no ICE disconnected or failed, no disconnection, no heartbeat
 // timeout, no ICE restart begun), and must carry a message each way at
-// the end. A restart begun before the watch (the policy's redundant one,
-// see above) may still be finishing and is not counted.
+// the end. A restart begun before the watch may still be finishing and
+// is not counted.
 func rclStaysUp(ctx context.Context, a, b *peer.GoPeer, out, in peer.Channel, rec *caseRecord) {
 	GinkgoHelper()
 	from := time.Now()
