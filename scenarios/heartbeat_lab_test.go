@@ -265,3 +265,70 @@ var _ = Describe("heartbeat (lab)", Label("heartbeat", "go-go", "loopback"), fun
 		entries,
 	)
 })
+
+// hblSoakProfile is the long soak's link, on each peer, each direction.
+const hblSoakProfile = `
+name: heartbeat-soak
+delay: {time: 150ms, jitter: 100ms, distribution: normal}
+loss: 10%
+`
+
+// hblSoakLong is the long soak's length.
+const hblSoakLong = 10 * time.Minute
+
+// The long soak runs over delayed signaling (in memory, never impaired).
+var _ = Describe("heartbeat (lab)", Label("heartbeat", "go-go", "delayed"), func() {
+	// A false timeout needs every beat of a Timeout-long window lost. A
+	// data-channel beat crosses two links of 10% loss: p = 1 - 0.9^2 =
+	// 0.19. With a 5 s timeout (5 beats) that is about 0.81 * 0.19^5 =
+	// 2e-4 per beat, over 2 x 600 beats an expected 0.24 false timeouts
+	// per soak: a 1-in-5 failure, so a 5 s timeout is simply too tight for
+	// this link, and the soak would flake (it did: 3 seeds in 30). With a
+	// 10 s timeout: 1200 * 0.81 * 0.19^10 = 6e-5 per soak. Zero is then
+	// the right assertion, and any systematic false positive still shows.
+	soakHB := peer.HeartbeatConfig{Interval: time.Second, Timeout: 10 * time.Second}
+	It("raises no false timeout in 10 minutes of 10% loss and 100 ms jitter (10 s timeout)", func() {
+		prof, err := netem.ParseProfile("heartbeat-soak", []byte(hblSoakProfile))
+		Expect(err).NotTo(HaveOccurred())
+		topo := lab.Topology{
+			Endpoints: []lab.EndpointConfig{{Name: "alice"}, {Name: "bob"}},
+			STUN:      lab.Server{Mode: lab.ServerOff},
+			TURN:      lab.Server{Mode: lab.ServerOff},
+			Signaling: lab.SignalingConfig{Transport: lab.TransportDelayed},
+			Peer:      peer.Config{Heartbeat: soakHB},
+		}
+		runLab(labCase{Family: "heartbeat", Profile: "heartbeat-soak", Timeout: hblSoakLong + time.Minute}, topo,
+			func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
+				a, b, err := l.Pair(ctx, "alice", "bob")
+				Expect(err).NotTo(HaveOccurred())
+				_, err = a.CreateDataChannel(ctx, "app", peer.ChannelOptions{})
+				Expect(err).NotTo(HaveOccurred())
+				_, err = b.AcceptDataChannel(ctx, "app")
+				Expect(err).NotTo(HaveOccurred())
+				// Impair both peers' links (each direction) once connected.
+				before := l.Ledgers()
+				Expect(l.SetProfile("alice", prof)).To(Succeed())
+				Expect(l.SetProfile("bob", prof.Clone())).To(Succeed())
+				start := time.Now()
+				time.Sleep(hblSoakLong) // virtual: the soak itself
+
+				for _, ep := range []*peer.GoPeer{a, b} {
+					_, timedOut := firstEvent(ep, peer.EventHeartbeatTimeout, start)
+					Expect(timedOut).To(BeFalse(), "%s raised a false heartbeat timeout", ep.ID())
+				}
+				// Not vacuous: the links did lose about 10%. Each
+				// direction's drop count (from the switch on) is within 3
+				// sigma of the Bernoulli expectation.
+				after := l.Ledgers()
+				Expect(after).To(HaveLen(len(before)))
+				for i, lg := range after {
+					n := float64(lg.Counters.Packets - before[i].Counters.Packets)
+					dropped := float64(lg.Counters.Dropped - before[i].Counters.Dropped)
+					Expect(n).To(BeNumerically(">", 1000), "%s %s carried too little to judge", lg.Point, lg.Direction)
+					sigma := math.Sqrt(n * 0.1 * 0.9)
+					Expect(dropped).To(BeNumerically("~", n*0.1, 3*sigma), "%s %s", lg.Point, lg.Direction)
+					rec.Metric("loss_pct_"+lg.Point+"_"+lg.Direction, 100*dropped/n)
+				}
+			})
+	})
+})

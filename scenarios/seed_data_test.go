@@ -4,49 +4,16 @@ import (
 	"context"
 	"fmt"
 
-	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/netlab/netlab/lab"
 	"github.com/netlab/netlab/peer"
 )
 
 // The seed's negotiation and glare specs (14-18): data channels.
 
-// expectMessage receives on ch and expects want.
-func expectMessage(ctx context.Context, ch peer.Channel, want string) {
-	GinkgoHelper()
-	got, err := ch.Recv(ctx)
-	Expect(err).NotTo(HaveOccurred(), "channel %q", ch.Label())
-	Expect(string(got)).To(Equal(want), "channel %q", ch.Label())
-}
-
-// openAtOnce runs the calls concurrently and returns their channels.
-func openAtOnce(ctx context.Context, calls ...func() (peer.Channel, error)) []peer.Channel {
-	GinkgoHelper()
-	type res struct {
-		i   int
-		ch  peer.Channel
-		err error
-	}
-	out := make(chan res, len(calls))
-	for i, c := range calls {
-		go func() {
-			ch, err := c()
-			out <- res{i, ch, err}
-		}()
-	}
-	chans := make([]peer.Channel, len(calls))
-	for range calls {
-		var r res
-		Eventually(ctx, out).Should(Receive(&r))
-		Expect(r.err).NotTo(HaveOccurred(), "call %d", r.i)
-		chans[r.i] = r.ch
-	}
-	return chans
-}
-
-var _ = addSeedSpec(14, "data", "can send data on open", func(ctx context.Context, w *world) {
-	a, b := w.goPair(ctx, pairOptions{})
+var _ = addSeedSpec(14, "data", "can send data on open", func(ctx context.Context, l *lab.Lab) {
+	a, b := seedPair(ctx, l)
 	ch, err := a.CreateDataChannel(ctx, "chat", peer.ChannelOptions{})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(ch.Send(ctx, []byte("hello on open"))).To(Succeed())
@@ -55,8 +22,8 @@ var _ = addSeedSpec(14, "data", "can send data on open", func(ctx context.Contex
 	expectMessage(ctx, in, "hello on open")
 })
 
-var _ = addSeedSpec(15, "data", "can send data on the channel from the answering side", func(ctx context.Context, w *world) {
-	a, b := w.goPair(ctx, pairOptions{})
+var _ = addSeedSpec(15, "data", "can send data on the channel from the answering side", func(ctx context.Context, l *lab.Lab) {
+	a, b := seedPair(ctx, l)
 	out, err := a.CreateDataChannel(ctx, "chat", peer.ChannelOptions{})
 	Expect(err).NotTo(HaveOccurred())
 	in, err := b.AcceptDataChannel(ctx, "chat")
@@ -65,8 +32,8 @@ var _ = addSeedSpec(15, "data", "can send data on the channel from the answering
 	expectMessage(ctx, out, "answer side speaks")
 })
 
-var _ = addSeedSpec(16, "data", "can send through two data channels opened at once", func(ctx context.Context, w *world) {
-	a, b := w.goPair(ctx, pairOptions{})
+var _ = addSeedSpec(16, "data", "can send through two data channels opened at once", func(ctx context.Context, l *lab.Lab) {
+	a, b := seedPair(ctx, l)
 	chans := openAtOnce(ctx,
 		func() (peer.Channel, error) { return a.CreateDataChannel(ctx, "one", peer.ChannelOptions{}) },
 		func() (peer.Channel, error) { return a.CreateDataChannel(ctx, "two", peer.ChannelOptions{}) },
@@ -81,8 +48,8 @@ var _ = addSeedSpec(16, "data", "can send through two data channels opened at on
 	}
 })
 
-var _ = addSeedSpec(17, "glare", "can create data channels from both sides at once", func(ctx context.Context, w *world) {
-	a, b := w.goPair(ctx, pairOptions{})
+var _ = addSeedSpec(17, "glare", "can create data channels from both sides at once", func(ctx context.Context, l *lab.Lab) {
+	a, b := seedPair(ctx, l)
 	chans := openAtOnce(ctx,
 		func() (peer.Channel, error) { return a.CreateDataChannel(ctx, "from-alice", peer.ChannelOptions{}) },
 		func() (peer.Channel, error) { return b.CreateDataChannel(ctx, "from-bob", peer.ChannelOptions{}) },
@@ -97,8 +64,8 @@ var _ = addSeedSpec(17, "glare", "can create data channels from both sides at on
 	expectMessage(ctx, atA, "bob here")
 })
 
-var _ = addSeedSpec(18, "glare", "can prearrange data channels (negotiated: true, same id)", func(ctx context.Context, w *world) {
-	a, b := w.goPair(ctx, pairOptions{})
+var _ = addSeedSpec(18, "glare", "can prearrange data channels (negotiated: true, same id)", func(ctx context.Context, l *lab.Lab) {
+	a, b := seedPair(ctx, l)
 	id := uint16(7)
 	opts := peer.ChannelOptions{Negotiated: true, ID: &id}
 	chans := openAtOnce(ctx,

@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/netlab/netlab/lab"
 	"github.com/netlab/netlab/peer/signaling"
 )
 
@@ -34,8 +35,8 @@ func quiet(ctx context.Context, sub *signaling.Subscription, d time.Duration) {
 	Expect(err).To(MatchError(context.DeadlineExceeded), "unexpected message %+v", m)
 }
 
-var _ = addSeedSpec(1, "dispatch", "sends to self", func(ctx context.Context, w *world) {
-	a := w.client(ctx, "alice")
+var _ = addSeedSpec(1, "dispatch", "sends to self", func(ctx context.Context, l *lab.Lab) {
+	a := seedClient(ctx, l, "alice")
 	sub := a.Subscribe(signaling.Filter{From: "alice"})
 	Expect(a.Send(ctx, "alice", "note", "to myself")).To(Succeed())
 	m, s := recvData(ctx, sub)
@@ -45,8 +46,8 @@ var _ = addSeedSpec(1, "dispatch", "sends to self", func(ctx context.Context, w 
 	Expect(s).To(Equal("to myself"))
 })
 
-var _ = addSeedSpec(2, "dispatch", "sends to other ids", func(ctx context.Context, w *world) {
-	a, b := w.client(ctx, "alice"), w.client(ctx, "bob")
+var _ = addSeedSpec(2, "dispatch", "sends to other ids", func(ctx context.Context, l *lab.Lab) {
+	a, b := seedClient(ctx, l, "alice"), seedClient(ctx, l, "bob")
 	fromA := b.Subscribe(signaling.Filter{From: "alice"})
 	fromB := a.Subscribe(signaling.Filter{From: "bob"})
 	Expect(a.Send(ctx, "bob", "note", "hi bob")).To(Succeed())
@@ -57,8 +58,8 @@ var _ = addSeedSpec(2, "dispatch", "sends to other ids", func(ctx context.Contex
 	Expect(s).To(Equal("hi alice"))
 })
 
-var _ = addSeedSpec(3, "dispatch", "delivers in order", func(ctx context.Context, w *world) {
-	a, b := w.client(ctx, "alice"), w.client(ctx, "bob")
+var _ = addSeedSpec(3, "dispatch", "delivers in order", func(ctx context.Context, l *lab.Lab) {
+	a, b := seedClient(ctx, l, "alice"), seedClient(ctx, l, "bob")
 	sub := b.Subscribe(signaling.Filter{From: "alice"})
 	const n = 200
 	for i := range n {
@@ -70,8 +71,8 @@ var _ = addSeedSpec(3, "dispatch", "delivers in order", func(ctx context.Context
 	}
 })
 
-var _ = addSeedSpec(4, "dispatch", "distinguishes by type", func(ctx context.Context, w *world) {
-	a, b := w.client(ctx, "alice"), w.client(ctx, "bob")
+var _ = addSeedSpec(4, "dispatch", "distinguishes by type", func(ctx context.Context, l *lab.Lab) {
+	a, b := seedClient(ctx, l, "alice"), seedClient(ctx, l, "bob")
 	xs := b.Subscribe(signaling.Filter{From: "alice", Types: []string{"x"}})
 	ys := b.Subscribe(signaling.Filter{From: "alice", Types: []string{"y"}})
 	for i := range 10 {
@@ -92,8 +93,8 @@ var _ = addSeedSpec(4, "dispatch", "distinguishes by type", func(ctx context.Con
 	quiet(ctx, xs, 300*time.Millisecond)
 })
 
-var _ = addSeedSpec(5, "dispatch", "distinguishes by to", func(ctx context.Context, w *world) {
-	a, b, c := w.client(ctx, "alice"), w.client(ctx, "bob"), w.client(ctx, "carol")
+var _ = addSeedSpec(5, "dispatch", "distinguishes by to", func(ctx context.Context, l *lab.Lab) {
+	a, b, c := seedClient(ctx, l, "alice"), seedClient(ctx, l, "bob"), seedClient(ctx, l, "carol")
 	atB := b.Subscribe(signaling.Filter{From: "alice"})
 	atC := c.Subscribe(signaling.Filter{From: "alice"})
 	Expect(a.Send(ctx, "bob", "note", "for bob")).To(Succeed())
@@ -108,8 +109,8 @@ var _ = addSeedSpec(5, "dispatch", "distinguishes by to", func(ctx context.Conte
 	quiet(ctx, atC, 0)
 })
 
-var _ = addSeedSpec(6, "dispatch", "distinguishes by from", func(ctx context.Context, w *world) {
-	a, b, c := w.client(ctx, "alice"), w.client(ctx, "bob"), w.client(ctx, "carol")
+var _ = addSeedSpec(6, "dispatch", "distinguishes by from", func(ctx context.Context, l *lab.Lab) {
+	a, b, c := seedClient(ctx, l, "alice"), seedClient(ctx, l, "bob"), seedClient(ctx, l, "carol")
 	fromA := b.Subscribe(signaling.Filter{From: "alice"})
 	fromC := b.Subscribe(signaling.Filter{From: "carol"})
 	Expect(a.Send(ctx, "bob", "note", "from alice")).To(Succeed())
@@ -124,8 +125,8 @@ var _ = addSeedSpec(6, "dispatch", "distinguishes by from", func(ctx context.Con
 	quiet(ctx, fromC, 0)
 })
 
-var _ = addSeedSpec(7, "dispatch", "leaves nothing behind, and close can be called more than once", func(ctx context.Context, w *world) {
-	a, b := w.client(ctx, "alice"), w.client(ctx, "bob")
+var _ = addSeedSpec(7, "dispatch", "leaves nothing behind, and close can be called more than once", func(ctx context.Context, l *lab.Lab) {
+	a, b := seedClient(ctx, l, "alice"), seedClient(ctx, l, "bob")
 	sub := b.Subscribe(signaling.Filter{From: "alice"})
 	Expect(a.Send(ctx, "bob", "note", "last words")).To(Succeed())
 	_, s := recvData(ctx, sub)
@@ -136,12 +137,12 @@ var _ = addSeedSpec(7, "dispatch", "leaves nothing behind, and close can be call
 	Expect(a.State()).To(Equal(signaling.StateClosed))
 	Expect(a.Send(ctx, "bob", "note", "after close")).To(MatchError(signaling.ErrClosed))
 	// The medium forgets alice: bob can no longer reach her.
-	Eventually(ctx, func() []string { return w.registered(ctx) }).WithPolling(20 * time.Millisecond).ShouldNot(ContainElement("alice"))
-	Expect(w.registered(ctx)).To(ContainElement("bob"))
+	Eventually(ctx, func() []string { return registered(ctx, l) }).WithPolling(20 * time.Millisecond).ShouldNot(ContainElement("alice"))
+	Expect(registered(ctx, l)).To(ContainElement("bob"))
 	sub.Close()
 	sub.Close()
 	_, err := sub.Recv(ctx)
 	Expect(err).To(MatchError(signaling.ErrClosed))
 	// Nothing of alice's is left running: goleak checks the goroutines at
-	// the end of the suite, and the world's Close closes bob twice more.
+	// the end of the suite, and the lab's Close closes alice once more and bob.
 })

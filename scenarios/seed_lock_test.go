@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/netlab/netlab/lab"
 	"github.com/netlab/netlab/peer"
 )
 
@@ -72,8 +73,8 @@ func lockQueued(ctx context.Context, ep peer.Endpoint, n int) {
 	Eventually(ctx, q.LockWaiting).WithPolling(5 * time.Millisecond).Should(BeNumerically(">=", n))
 }
 
-var _ = addSeedSpec(8, "lock", "acquires and releases, with waiting", func(ctx context.Context, w *world) {
-	a, b := w.goPair(ctx, pairOptions{})
+var _ = addSeedSpec(8, "lock", "acquires and releases, with waiting", func(ctx context.Context, l *lab.Lab) {
+	a, b := seedPair(ctx, l)
 	entered, release := make(chan struct{}), make(chan struct{})
 	aDone := make(chan error, 1)
 	go func() { aDone <- a.AcquireLock(ctx, hold(entered, release)) }()
@@ -93,8 +94,8 @@ var _ = addSeedSpec(8, "lock", "acquires and releases, with waiting", func(ctx c
 	Expect(bobRan.Load()).To(BeTrue())
 })
 
-var _ = addSeedSpec(9, "lock", "acquires and releases, with resolution", func(ctx context.Context, w *world) {
-	a, b := w.goPair(ctx, pairOptions{})
+var _ = addSeedSpec(9, "lock", "acquires and releases, with resolution", func(ctx context.Context, l *lab.Lab) {
+	a, b := seedPair(ctx, l)
 	for _, ep := range []peer.Endpoint{a, b, a} {
 		ran := false
 		Expect(ep.AcquireLock(ctx, func(context.Context) error { ran = true; return nil })).To(Succeed())
@@ -102,8 +103,8 @@ var _ = addSeedSpec(9, "lock", "acquires and releases, with resolution", func(ct
 	}
 })
 
-var _ = addSeedSpec(10, "lock", "acquires and releases, with rejection", func(ctx context.Context, w *world) {
-	a, b := w.goPair(ctx, pairOptions{})
+var _ = addSeedSpec(10, "lock", "acquires and releases, with rejection", func(ctx context.Context, l *lab.Lab) {
+	a, b := seedPair(ctx, l)
 	boom := errors.New("rejected on purpose")
 	Expect(a.AcquireLock(ctx, func(context.Context) error { return boom })).To(MatchError(boom))
 	// Rejection released the lock on both sides.
@@ -111,9 +112,12 @@ var _ = addSeedSpec(10, "lock", "acquires and releases, with rejection", func(ct
 	Expect(a.AcquireLock(ctx, func(context.Context) error { return nil })).To(Succeed())
 })
 
-var _ = addSeedSpec(11, "lock", "times out", func(ctx context.Context, w *world) {
-	const timeout = time.Second
-	a, b := w.goPair(ctx, pairOptions{lockTimeout: timeout})
+// seedLockTimeout is spec 11's lock timeout, in the peers' template.
+const seedLockTimeout = time.Second
+
+var _ = addSeedSpecWith(11, "lock", "times out", peer.Config{LockTimeout: seedLockTimeout}, func(ctx context.Context, l *lab.Lab) {
+	const timeout = seedLockTimeout
+	a, b := seedPair(ctx, l)
 	entered, release := make(chan struct{}), make(chan struct{})
 	bDone := make(chan error, 1)
 	go func() { bDone <- b.AcquireLock(ctx, hold(entered, release)) }()
@@ -127,9 +131,9 @@ var _ = addSeedSpec(11, "lock", "times out", func(ctx context.Context, w *world)
 	Expect(err).To(MatchError(peer.ErrLockTimeout))
 	Expect(aliceRan.Load()).To(BeFalse(), "alice ran her body while bob held the lock")
 	Expect(waited).To(BeNumerically(">=", timeout))
-	if w.medium.virtual() {
+	if seedVirtual(l) {
 		// Virtual time is exact: the timeout starts at the request.
-		Expect(waited).To(BeNumerically("<", timeout+signalingSlack(w.medium)))
+		Expect(waited).To(BeNumerically("<", timeout+signalingSlack(l.Topology().Signaling.Transport)))
 	}
 	close(release)
 	Eventually(ctx, bDone).Should(Receive(BeNil()))
@@ -137,16 +141,17 @@ var _ = addSeedSpec(11, "lock", "times out", func(ctx context.Context, w *world)
 	Expect(a.AcquireLock(ctx, func(context.Context) error { return nil })).To(Succeed())
 })
 
-// signalingSlack bounds the one-way signaling delay of a virtual medium.
-func signalingSlack(m medium) time.Duration {
-	if m == mDelayed {
+// signalingSlack bounds the one-way signaling delay of an in-memory
+// transport.
+func signalingSlack(t lab.Transport) time.Duration {
+	if t == lab.TransportDelayed {
 		return 100 * time.Millisecond
 	}
 	return time.Millisecond
 }
 
-var _ = addSeedSpec(12, "lock", "queues in order on the same side", func(ctx context.Context, w *world) {
-	a, _ := w.goPair(ctx, pairOptions{})
+var _ = addSeedSpec(12, "lock", "queues in order on the same side", func(ctx context.Context, l *lab.Lab) {
+	a, _ := seedPair(ctx, l)
 	var log lockLog
 	entered, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 8)
@@ -167,8 +172,8 @@ var _ = addSeedSpec(12, "lock", "queues in order on the same side", func(ctx con
 	Expect(order).To(Equal(names))
 })
 
-var _ = addSeedSpec(13, "lock", "queues in order across sides", func(ctx context.Context, w *world) {
-	a, b := w.goPair(ctx, pairOptions{})
+var _ = addSeedSpec(13, "lock", "queues in order across sides", func(ctx context.Context, l *lab.Lab) {
+	a, b := seedPair(ctx, l)
 	var log lockLog
 	entered, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 8)
