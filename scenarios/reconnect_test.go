@@ -26,13 +26,7 @@ var _ = Describe("reconnect", Label("reconnect", "go-go"), func() {
 		It("re-registers both clients after a signaling server restart, and negotiates again, over "+string(t), Label(string(t)), func() {
 			runLab(labCase{Family: "reconnect", Profile: "server restart, renegotiation"}, directTopo(t, peer.Config{}),
 				func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
-					a, b, err := l.Pair(ctx, "alice", "bob")
-					Expect(err).NotTo(HaveOccurred())
-					out, err := a.CreateDataChannel(ctx, "before", peer.ChannelOptions{})
-					Expect(err).NotTo(HaveOccurred())
-					in, err := b.AcceptDataChannel(ctx, "before")
-					Expect(err).NotTo(HaveOccurred())
-					echoOnce(ctx, out, in, "before the restart")
+					a, b, out, in := rclConnect(ctx, l)
 
 					ca, err := l.Client(ctx, "alice")
 					Expect(err).NotTo(HaveOccurred())
@@ -66,13 +60,7 @@ var _ = Describe("reconnect", Label("reconnect", "go-go"), func() {
 		}
 		runLab(labCase{Family: "reconnect", Profile: "outage of every link past failed"}, directTopo(lab.TransportLoopback, tmpl),
 			func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
-				a, b, err := l.Pair(ctx, "alice", "bob")
-				Expect(err).NotTo(HaveOccurred())
-				out, err := a.CreateDataChannel(ctx, "app", peer.ChannelOptions{})
-				Expect(err).NotTo(HaveOccurred())
-				in, err := b.AcceptDataChannel(ctx, "app")
-				Expect(err).NotTo(HaveOccurred())
-				echoOnce(ctx, out, in, "before the outage")
+				a, b, out, in := rclConnect(ctx, l)
 
 				cutAt := time.Now()
 				Expect(l.Cut()).To(Succeed())
