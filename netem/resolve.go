@@ -171,5 +171,19 @@ func (p *Profile) Clone() *Profile {
 	return &out
 }
 
+// Reversed returns a deep copy of p seen from the far end of the link:
+// up and down swapped, in the schedule too. A conn wrapped at the far end
+// (a server's listener for an endpoint) writes what the endpoint
+// receives, so it is shaped with the endpoint's profile reversed.
+func (p *Profile) Reversed() *Profile {
+	out := p.Clone()
+	out.Up, out.Down = out.Down, out.Up
+	for i := range out.Schedule {
+		ph := &out.Schedule[i]
+		ph.Up, ph.Down = ph.Down, ph.Up
+	}
+	return out
+}
+
 // MarshalYAMLText renders p as YAML that ParseProfile reads back.
 func (p *Profile) MarshalYAMLText() ([]byte, error) { return yaml.Marshal(p) }
