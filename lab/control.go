@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/netlab/netlab/netem"
+	"github.com/netlab/netlab/peer"
 )
 
 // Link control during a run. Each control is recorded on the timeline.
@@ -143,7 +144,11 @@ func (l *Lab) SetProfile(name string, p *netem.Profile) error {
 	if err != nil {
 		return err
 	}
-	if err := ep.shaper.SetProfile(p); err != nil {
+	sp := p
+	if ep.cfg.Kind == peer.KindChrome && p != nil {
+		sp = p.Reversed() // shaped at the far end (bridge.go)
+	}
+	if err := ep.shaper.SetProfile(sp); err != nil {
 		return fmt.Errorf("lab: endpoint %q: %w", name, err)
 	}
 	pn := "ideal"
@@ -162,7 +167,11 @@ func (l *Lab) Profile(name string) (*netem.Profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ep.shaper.Profile(), nil
+	p := ep.shaper.Profile()
+	if ep.cfg.Kind == peer.KindChrome && p != nil {
+		p = p.Reversed()
+	}
+	return p, nil
 }
 
 // RebindNAT makes an endpoint's NAT forget its mappings mid-call: the next

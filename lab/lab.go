@@ -128,7 +128,9 @@ func (l *Lab) build() error {
 	// behind end here, not at their read deadline.
 	l.onClose(func() error {
 		for _, name := range l.order {
-			_ = l.eps[name].rebind.closeAll()
+			if rb := l.eps[name].rebind; rb != nil {
+				_ = rb.closeAll()
+			}
 		}
 		return nil
 	})
@@ -222,6 +224,9 @@ func (l *Lab) Peer(ctx context.Context, s PeerSpec) (*peer.GoPeer, error) {
 	ep, err := l.endpoint(s.Endpoint)
 	if err != nil {
 		return nil, err
+	}
+	if ep.cfg.Kind != peer.KindGo {
+		return nil, fmt.Errorf("%w: endpoint %q is %s: Peer makes Go peers only", ErrUnsupported, s.Endpoint, ep.cfg.Kind)
 	}
 	if s.ID == "" {
 		s.ID = s.Endpoint

@@ -28,7 +28,7 @@ func TestNewRejectsBadTopologies(t *testing.T) {
 		{"bad name", Topology{Endpoints: []EndpointConfig{{Name: "a/b"}}}, "endpoints[0].name"},
 		{"twice", Topology{Endpoints: []EndpointConfig{ok, ok}}, `endpoints[1].name: "alice" is used twice`},
 		{"nat", Topology{Endpoints: []EndpointConfig{{Name: "a", NAT: "cone"}}}, `endpoints[0].nat: lab: bad topology: nat "cone": want one of none, 1:1`},
-		{"kind", Topology{Endpoints: []EndpointConfig{{Name: "a", Kind: "firefox"}}}, `endpoints[0].kind: "firefox" is not supported`},
+		{"kind", Topology{Endpoints: []EndpointConfig{{Name: "a", Kind: "firefox"}}}, `endpoints[0].kind: want "go" or "chrome", got "firefox"`},
 		{"uplink schedule", Topology{Endpoints: []EndpointConfig{{Name: "a", Uplink: loss}}}, "endpoints[0].uplink: a schedule belongs in profile"},
 		{"stun mode", Topology{Endpoints: []EndpointConfig{ok}, STUN: Server{Mode: "maybe"}}, `stun.mode: want on, off or external, got "maybe"`},
 		{"turn urls", Topology{Endpoints: []EndpointConfig{ok}, TURN: Server{Mode: ServerOn, URLs: []string{"turn:127.0.0.1"}}}, "turn.urls: only with mode"},

@@ -9,6 +9,7 @@ import (
 	"github.com/pion/transport/v3/vnet"
 
 	"github.com/netlab/netlab/netem"
+	"github.com/netlab/netlab/peer"
 )
 
 // Addresses. The WAN and every public address come from RFC 5737's
@@ -48,8 +49,9 @@ type endpoint struct {
 	hostIP   string         // read-only: the host's own address
 	shaper   *netem.Shaper  // read-only
 	rebind   *rebindNet     // read-only
-	net      transport.Net  // read-only: what pion is given
+	net      transport.Net  // read-only: what pion is given; nil for Chrome
 	lan      *vnet.Router   // read-only; nil without NAT
+	bridge   *bridgeConn    // read-only: a Chrome endpoint's TURN listener; nil for Go
 
 	mu  sync.Mutex
 	cut bool // guarded by mu
@@ -70,6 +72,9 @@ func (l *Lab) buildWAN() error {
 // has one, and its shaper.
 func (l *Lab) buildEndpoint(i int, ec EndpointConfig) (*endpoint, error) {
 	ep := &endpoint{cfg: ec, index: i, publicIP: publicIP(i)}
+	if ec.Kind == peer.KindChrome {
+		return ep, l.buildChromeEndpoint(ep)
+	}
 	var host *vnet.Net
 	var err error
 	if ec.NAT == NATNone {
@@ -119,6 +124,28 @@ func (l *Lab) buildEndpoint(i int, ec EndpointConfig) (*endpoint, error) {
 	ep.rebind = newRebindNet(host)
 	ep.net = netem.WrapNet(ep.rebind, sh)
 	return ep, nil
+}
+
+// buildChromeEndpoint gives a Chrome endpoint its shaped TURN listener
+// (bridge.go); with an external TURN server it has none.
+func (l *Lab) buildChromeEndpoint(ep *endpoint) error {
+	prof, err := endpointProfile(ep.cfg)
+	if err != nil {
+		return err
+	}
+	sh, err := netem.New(netem.Config{Name: ep.cfg.Name + "@turn", Profile: prof.Reversed(), Seed: l.topo.Seed}, netem.WithEpoch(l.start))
+	if err != nil {
+		return err
+	}
+	ep.shaper = sh
+	if l.topo.TURN.Mode != ServerOn {
+		return nil
+	}
+	if ep.bridge, err = listenBridge(ep, sh); err != nil {
+		return err
+	}
+	l.onClose(ep.bridge.Close)
+	return nil
 }
 
 // endpointProfile is the profile of an endpoint's shaper: Profile, with

@@ -93,12 +93,7 @@ func (l *Lab) startTURN(ip string, relay bool) error {
 			}
 			return key, true
 		},
-		PacketConnConfigs: []turn.PacketConnConfig{{
-			PacketConn: pc,
-			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{
-				RelayAddress: net.ParseIP(ip), Address: ip, Net: n,
-			},
-		}},
+		PacketConnConfigs: l.turnListeners(pc, ip, n, relay),
 	})
 	if err != nil {
 		_ = pc.Close()
@@ -106,6 +101,37 @@ func (l *Lab) startTURN(ip string, relay bool) error {
 	}
 	l.onClose(srv.Close)
 	return nil
+}
+
+// turnListeners are the server's listeners: its own on the WAN and, for
+// the TURN server, each Chrome endpoint's on 127.0.0.1 (bridge.go). Every
+// one allocates its relays on the WAN.
+func (l *Lab) turnListeners(wan net.PacketConn, ip string, n *vnet.Net, relay bool) []turn.PacketConnConfig {
+	gen := func() turn.RelayAddressGenerator {
+		return &turn.RelayAddressGeneratorStatic{RelayAddress: net.ParseIP(ip), Address: ip, Net: n}
+	}
+	out := []turn.PacketConnConfig{{PacketConn: wan, RelayAddressGenerator: gen()}}
+	if !relay {
+		return out
+	}
+	for _, name := range l.order {
+		if b := l.eps[name].bridge; b != nil {
+			out = append(out, turn.PacketConnConfig{PacketConn: b, RelayAddressGenerator: gen()})
+		}
+	}
+	return out
+}
+
+// chromeICEServers is what a Chrome endpoint is given: its own listener
+// on the lab's TURN server, or the external TURN server.
+func (l *Lab) chromeICEServers(ep *endpoint) []webrtc.ICEServer {
+	if ep.bridge != nil {
+		return []webrtc.ICEServer{{
+			URLs:     []string{fmt.Sprintf("turn:127.0.0.1:%d?transport=udp", ep.bridge.Port())},
+			Username: TURNUser, Credential: TURNPassword,
+		}}
+	}
+	return []webrtc.ICEServer{{URLs: l.topo.TURN.URLs, Username: l.topo.TURN.Username, Credential: l.topo.TURN.Credential}}
 }
 
 // iceServers is what a Go peer is given.

@@ -46,7 +46,7 @@ func (l *Lab) watchLocked(history func() []Entry) {
 	l.sources = append(l.sources, &source{history: history})
 }
 
-func (l *Lab) watchPeer(p *peer.GoPeer) {
+func (l *Lab) watchPeer(p peer.Endpoint) {
 	l.watchLocked(func() []Entry {
 		h := p.EventHistory()
 		out := make([]Entry, len(h))

@@ -40,8 +40,10 @@ type Topology struct {
 type EndpointConfig struct {
 	// Name is the endpoint's name and its signaling id (ValidateID rules).
 	Name string
-	// Kind is the implementation (default peer.KindGo; Chrome comes with
-	// the browsers package).
+	// Kind is the implementation (default peer.KindGo). A Chrome endpoint
+	// (peer.KindChrome) is a tab of the lab's browser (WithBrowser) that
+	// enters through the lab's TURN server on 127.0.0.1 (bridge.go): its
+	// NAT is none, and its profile shapes its TURN listener.
 	Kind peer.Kind
 	// NAT is the preset the endpoint sits behind (default NATNone).
 	NAT NAT
@@ -95,12 +97,21 @@ const (
 // (in-memory transports can; sockets cannot).
 func (t Transport) Virtual() bool { return t == TransportLoopback || t == TransportDelayed }
 
-// RealTimeOnly says whether the topology uses real sockets, which a
-// synctest bubble cannot wait on: signaling over ws or sse, or an
-// external STUN or TURN server (reached through a gateway, gateway.go).
+// RealTimeOnly says whether the topology uses real sockets or processes,
+// which a synctest bubble cannot wait on: signaling over ws or sse, an
+// external STUN or TURN server (reached through a gateway, gateway.go),
+// or a Chrome endpoint.
 func (t Topology) RealTimeOnly() bool {
 	tr := t.Signaling.Transport
-	return (tr != "" && !tr.Virtual()) || t.STUN.Mode == ServerExternal || t.TURN.Mode == ServerExternal
+	if (tr != "" && !tr.Virtual()) || t.STUN.Mode == ServerExternal || t.TURN.Mode == ServerExternal {
+		return true
+	}
+	for _, e := range t.Endpoints {
+		if e.Kind == peer.KindChrome {
+			return true
+		}
+	}
+	return false
 }
 
 // SignalingConfig configures the signaling medium.
@@ -177,8 +188,25 @@ func (t Topology) validate() error {
 			return bad(field+".name", "%q is used twice", e.Name)
 		}
 		seen[e.Name] = true
-		if e.Kind != peer.KindGo {
-			return bad(field+".kind", "%q is not supported yet (want %q)", e.Kind, peer.KindGo)
+		switch e.Kind {
+		case peer.KindGo:
+		case peer.KindChrome:
+			// Chrome enters through TURN (bridge.go): no NAT of its own,
+			// and a TURN server it can reach on 127.0.0.1.
+			if e.NAT != NATNone {
+				return bad(field+".nat", "a Chrome endpoint has no NAT of its own (it enters through TURN), got %q", e.NAT)
+			}
+			switch t.TURN.Mode {
+			case ServerOn:
+			case ServerExternal:
+				if e.Profile != nil || e.Uplink != nil || e.Downlink != nil {
+					return bad(field+".profile", "a Chrome endpoint is shaped at its listener on the lab's TURN server; with an external one it has none")
+				}
+			default:
+				return bad(field+".kind", "a Chrome endpoint needs a TURN server (turn.mode on or external), turn.mode is %q", t.TURN.Mode)
+			}
+		default:
+			return bad(field+".kind", "want %q or %q, got %q", peer.KindGo, peer.KindChrome, e.Kind)
 		}
 		if !e.NAT.Valid() {
 			_, err := ParseNAT(string(e.NAT))
