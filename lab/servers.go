@@ -3,6 +3,7 @@ package lab
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/pion/transport/v3/vnet"
@@ -107,9 +108,7 @@ func (l *Lab) startTURN(ip string, relay bool) error {
 // the TURN server, each Chrome endpoint's on 127.0.0.1 (bridge.go). Every
 // one allocates its relays on the WAN.
 func (l *Lab) turnListeners(wan net.PacketConn, ip string, n *vnet.Net, relay bool) []turn.PacketConnConfig {
-	gen := func() turn.RelayAddressGenerator {
-		return &turn.RelayAddressGeneratorStatic{RelayAddress: net.ParseIP(ip), Address: ip, Net: n}
-	}
+	gen := func() turn.RelayAddressGenerator { return &wanRelays{ip: ip, net: n} }
 	out := []turn.PacketConnConfig{{PacketConn: wan, RelayAddressGenerator: gen()}}
 	if !relay {
 		return out
@@ -120,6 +119,35 @@ func (l *Lab) turnListeners(wan net.PacketConn, ip string, n *vnet.Net, relay bo
 		}
 	}
 	return out
+}
+
+// wanRelays allocates relays on the WAN. pion/turn's static generator
+// writes its relay IP into the address the conn's LocalAddr returns, and
+// vnet returns its own copy, which its router reads meanwhile (a data race
+// under -race, seen with Chrome endpoints' listeners): this one returns a
+// fresh address instead.
+type wanRelays struct {
+	ip  string
+	net *vnet.Net
+}
+
+func (g *wanRelays) Validate() error { return nil }
+
+func (g *wanRelays) AllocatePacketConn(network string, port int) (net.PacketConn, net.Addr, error) {
+	conn, err := g.net.ListenPacket(network, net.JoinHostPort(g.ip, strconv.Itoa(port)))
+	if err != nil {
+		return nil, nil, err
+	}
+	la, ok := conn.LocalAddr().(*net.UDPAddr)
+	if !ok {
+		_ = conn.Close()
+		return nil, nil, fmt.Errorf("lab: relay %v is not UDP", conn.LocalAddr())
+	}
+	return conn, &net.UDPAddr{IP: net.ParseIP(g.ip), Port: la.Port}, nil
+}
+
+func (g *wanRelays) AllocateConn(string, int) (net.Conn, net.Addr, error) {
+	return nil, nil, fmt.Errorf("%w: TCP relays", ErrUnsupported)
 }
 
 // chromeICEServers is what a Chrome endpoint is given: its own listener
