@@ -114,6 +114,15 @@ type Config struct {
 	// RelayOnly is iceTransportPolicy "relay": only relay candidates are
 	// gathered and paired (needs a TURN server in ICEServers).
 	RelayOnly bool
+	// DTLSClient makes this peer the DTLS client whoever offers: its
+	// offers say a=setup:active (pion's answers already do). For a
+	// remote that is Chrome: pion keeps no DTLS role across
+	// renegotiations (its answers always say active), which Chrome
+	// refuses once pion was the server ("Failed to set SSL role"), and
+	// pion as the server misses Chrome's first ClientHello (sent before
+	// pion's DTLS is up) and waits a second for the resend. Not for a
+	// pion remote: pion answers active whatever the offer says.
+	DTLSClient bool
 	// Net is the network pion uses: a vnet.Net (optionally shaped with
 	// netem.WrapNet). Nil means real UDP sockets restricted to 127.0.0.1:
 	// nothing binds, dials or sends elsewhere.

@@ -323,7 +323,13 @@ func (p *GoPeer) flushCandidatesLocked() {
 func (p *GoPeer) sendDescription(d webrtc.SessionDescription) error {
 	p.outMu.Lock()
 	defer p.outMu.Unlock()
-	err := p.send(p.ctx, d.Type.String(), sessionDescriptionInit{Type: d.Type.String(), SDP: d.SDP})
+	sdp := d.SDP
+	if p.cfg.DTLSClient && d.Type == webrtc.SDPTypeOffer {
+		// The remote reads our role from what we send; pion learns it
+		// from the answer (passive), so it becomes the client too.
+		sdp = strings.ReplaceAll(sdp, "a=setup:actpass", "a=setup:active")
+	}
+	err := p.send(p.ctx, d.Type.String(), sessionDescriptionInit{Type: d.Type.String(), SDP: sdp})
 	p.localUfrag = sdpUfrag(d.SDP)
 	p.flushCandidatesLocked()
 	return err
