@@ -18,10 +18,26 @@ export GOFLAGS := -buildvcs=false
 
 all: test
 
-# Go modules (and, from the Chrome issue on, Chromium) when missing.
+# Go modules, and Debian's chromium (the Chrome endpoints' browser) when
+# /usr/bin/chromium is missing: installed with apt-get as root, otherwise a
+# message saying what to run.
+CHROMIUM := /usr/bin/chromium
 deps:
 	@command -v $(GO) >/dev/null || { echo "netlab: Go is not installed (want Go 1.26: https://go.dev/dl/)"; exit 1; }
 	$(GO) mod download
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" -ne 0 ]; then \
+			echo "netlab: $(CHROMIUM) is missing; install Debian's chromium as root:"; \
+			echo "  apt-get update && apt-get install -y --no-install-recommends chromium"; \
+			echo "(or run 'make deps' as root)"; \
+			exit 1; \
+		fi; \
+		command -v apt-get >/dev/null || { echo "netlab: $(CHROMIUM) is missing and there is no apt-get: install Chromium at $(CHROMIUM) (Debian package chromium)"; exit 1; }; \
+		echo "netlab: installing Debian's chromium"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update && apt-get install -y --no-install-recommends chromium || exit 1; \
+		[ -x $(CHROMIUM) ] || { echo "netlab: apt-get installed chromium but $(CHROMIUM) is still missing"; exit 1; }; \
+	fi
 
 vet: deps
 	$(GO) vet ./...
