@@ -10,6 +10,7 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/transport/v3/vnet"
 
+	"github.com/netlab/netlab/browsers"
 	"github.com/netlab/netlab/netem"
 	"github.com/netlab/netlab/peer"
 	"github.com/netlab/netlab/peer/signaling"
@@ -42,13 +43,17 @@ type Lab struct {
 	flaps   map[string]*flapper          // guarded by mu: running flaps by endpoint
 	closers []func() error               // guarded by mu: newest last
 	closed  bool                         // guarded by mu
+	chromes []*browsers.ChromePeer       // guarded by mu: in creation order
+	page    *browsers.PageServer         // guarded by mu: started with the first Chrome endpoint
+	browser *browsers.Browser            // read-only: WithBrowser's
 }
 
 // Option adjusts a Lab beyond its Topology.
 type Option func(*options) error
 
 type options struct {
-	logger logging.LoggerFactory
+	logger  logging.LoggerFactory
+	browser *browsers.Browser
 }
 
 // WithLoggerFactory sets the logger of pion's vnet, TURN and peers
@@ -89,6 +94,7 @@ func New(topo Topology, opts ...Option) (*Lab, error) {
 		byIP:    map[string]*endpoint{},
 		clients: map[string]*signaling.Client{},
 		flaps:   map[string]*flapper{},
+		browser: o.browser,
 	}
 	buildMu.Lock()
 	err := l.build()

@@ -49,20 +49,21 @@ type Result struct {
 
 // Run builds a lab from topo, runs body in it and closes it. t is the
 // suite's *testing.T (the one that called RunSpecs): synctest needs it.
-// A virtual clock needs an in-memory signaling transport.
-func Run(t *testing.T, topo lab.Topology, clock Clock, timeout time.Duration, body func(ctx context.Context, l *lab.Lab)) Result {
+// A virtual clock needs a topology that is not RealTimeOnly. opts go to
+// lab.New (a browser for Chrome endpoints, say).
+func Run(t *testing.T, topo lab.Topology, clock Clock, timeout time.Duration, body func(ctx context.Context, l *lab.Lab), opts ...lab.Option) Result {
 	ginkgo.GinkgoHelper()
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
 	if clock == Virtual && topo.RealTimeOnly() {
-		ginkgo.Fail("labspec: the topology uses real sockets (ws or sse signaling, or an external STUN/TURN server) and cannot run in virtual time")
+		ginkgo.Fail("labspec: the topology uses real sockets or processes (ws or sse signaling, an external STUN/TURN server, a Chrome endpoint) and cannot run in virtual time")
 	}
 	var res Result
 	res.Clock = clock
 	wallStart := time.Now()
 	run := func() {
-		l, err := lab.New(topo)
+		l, err := lab.New(topo, opts...)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred(), "building the lab")
 		defer func() {
 			res.Timeline, res.Ledgers = l.Timeline(), l.Ledgers()

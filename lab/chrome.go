@@ -1,0 +1,169 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/netlab/netlab/browsers"
+	"github.com/netlab/netlab/peer"
+)
+
+// WithBrowser gives the lab the browser its Chrome endpoints open their
+// tabs in: one per suite process, shared by every lab (the caller closes
+// it). A topology with Chrome endpoints needs one.
+func WithBrowser(b *browsers.Browser) Option {
+	return func(o *options) error {
+		if b == nil {
+			return fmt.Errorf("%w: WithBrowser needs a browser, got nil", ErrBadTopology)
+		}
+		o.browser = b
+		return nil
+	}
+}
+
+// Endpoint makes a peer on an endpoint, of the endpoint's kind: a Go peer
+// (as Peer does) or a Chrome tab running the page's JS reference peer,
+// relay-only through its TURN listener (bridge.go). A Chrome endpoint's
+// signaling is the page's own WebSocket or SSE client for ws and sse, and
+// for the in-memory transports the lab's client of its id, bridged into
+// the page.
+func (l *Lab) Endpoint(ctx context.Context, s PeerSpec) (peer.Endpoint, error) {
+	ep, err := l.endpoint(s.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if ep.cfg.Kind == peer.KindGo {
+		return l.Peer(ctx, s)
+	}
+	if s.ID == "" {
+		s.ID = s.Endpoint
+	}
+	if l.browser == nil {
+		return nil, fmt.Errorf("%w: endpoint %q is a Chrome endpoint and the lab has no browser (WithBrowser)", ErrBadTopology, s.Endpoint)
+	}
+	tmpl := l.topo.Peer
+	if s.Config != nil {
+		tmpl = *s.Config
+	}
+	cfg := browsers.ChromeConfig{
+		ID: s.ID, RemoteID: s.Remote, Glare: tmpl.Glare,
+		ICEServers: l.chromeICEServers(ep), RelayOnly: true,
+		LockTimeout: tmpl.LockTimeout, SettleDelay: tmpl.SettleDelay,
+		Heartbeat: tmpl.Heartbeat, Reconnect: tmpl.Reconnect,
+	}
+	switch tr := l.topo.Signaling.Transport; tr {
+	case TransportWS:
+		cfg.Signaling = browsers.SignalingConfig{Kind: browsers.SignalingWS, URL: l.SignalingURL()}
+	case TransportSSE:
+		cfg.Signaling = browsers.SignalingConfig{Kind: browsers.SignalingSSE, URL: l.SignalingURL()}
+	default:
+		c, err := l.Client(ctx, s.ID)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Signaling = browsers.SignalingConfig{Kind: browsers.SignalingBridge}
+		cfg.Bridge = c
+	}
+	page, err := l.pageServer()
+	if err != nil {
+		return nil, err
+	}
+	tab, err := l.browser.NewTab(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lab: a tab for %q: %w", s.ID, err)
+	}
+	cp, err := browsers.NewChromePeer(ctx, tab, page.URL(), cfg)
+	if err != nil {
+		_ = tab.Close()
+		return nil, fmt.Errorf("lab: Chrome endpoint %q: %w", s.ID, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		_ = cp.Close()
+		_ = tab.Close()
+		return nil, ErrClosed
+	}
+	l.chromes = append(l.chromes, cp)
+	l.watchPeer(cp)
+	// Newest first at Close: the peer says bye, then its tab goes.
+	l.closers = append(l.closers, tab.Close, cp.Close)
+	return cp, nil
+}
+
+// Connect makes two peers talking to each other, a on endpoint ea and b on
+// eb, of their endpoints' kinds, with ids ea and eb (or the given ids). A
+// Go peer facing a Chrome tab is made the DTLS client.
+// Every id is registered before either peer starts: Chrome endpoints on
+// ws or sse register from their page, so they are made first.
+func (l *Lab) Connect(ctx context.Context, ea, eb string, ids ...string) (a, b peer.Endpoint, err error) {
+	ida, idb := ea, eb
+	if len(ids) == 2 {
+		ida, idb = ids[0], ids[1]
+	} else if len(ids) != 0 {
+		return nil, nil, fmt.Errorf("%w: Connect takes two ids or none, got %d", ErrBadTopology, len(ids))
+	}
+	specs := []PeerSpec{{Endpoint: ea, ID: ida, Remote: idb}, {Endpoint: eb, ID: idb, Remote: ida}}
+	kind := func(name string) peer.Kind {
+		if ep := l.eps[name]; ep != nil {
+			return ep.cfg.Kind
+		}
+		return ""
+	}
+	for i, s := range specs {
+		if kind(s.Endpoint) == peer.KindGo && kind(specs[1-i].Endpoint) == peer.KindChrome {
+			// Against Chrome a Go peer is always the DTLS client
+			// (peer.Config.DTLSClient says why).
+			cfg := l.topo.Peer
+			cfg.DTLSClient = true
+			specs[i].Config = &cfg
+		}
+	}
+	selfRegistering := func(s PeerSpec) bool {
+		ep := l.eps[s.Endpoint]
+		tr := l.topo.Signaling.Transport
+		return ep != nil && ep.cfg.Kind == peer.KindChrome && (tr == TransportWS || tr == TransportSSE)
+	}
+	for _, s := range specs {
+		if _, err := l.endpoint(s.Endpoint); err != nil {
+			return nil, nil, err
+		}
+		if !selfRegistering(s) {
+			if _, err := l.Client(ctx, s.ID); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	made := make([]peer.Endpoint, 2)
+	for _, first := range []bool{true, false} {
+		for i, s := range specs {
+			if selfRegistering(s) != first {
+				continue
+			}
+			if made[i], err = l.Endpoint(ctx, s); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return made[0], made[1], nil
+}
+
+// pageServer serves the JS reference peer's page, started with the first
+// Chrome endpoint and closed with the lab.
+func (l *Lab) pageServer() (*browsers.PageServer, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	if l.page != nil {
+		return l.page, nil
+	}
+	ps, err := browsers.ServePage()
+	if err != nil {
+		return nil, fmt.Errorf("lab: serving the page: %w", err)
+	}
+	l.page = ps
+	l.closers = append(l.closers, ps.Close)
+	return ps, nil
+}
