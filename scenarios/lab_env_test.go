@@ -50,15 +50,13 @@ func (r *caseRecord) Metric(name string, v float64) {
 	r.metrics[name] = v
 }
 
-// clockFor is the clock a case on transport t runs on.
-func clockFor(c labCase, t lab.Transport) labspec.Clock {
+// clockFor is the clock a case on topo runs on: virtual unless the
+// topology needs real time (sockets, processes) or -netlab.realtime.
+func clockFor(c labCase, topo lab.Topology) labspec.Clock {
 	if c.Clock != "" {
 		return c.Clock
 	}
-	if t == "" {
-		t = lab.TransportLoopback
-	}
-	if t.Virtual() && !*realTime {
+	if !topo.RealTimeOnly() && !*realTime {
 		return labspec.Virtual
 	}
 	return labspec.Real
@@ -71,7 +69,7 @@ func clockFor(c labCase, t lab.Transport) labspec.Clock {
 func runLab(c labCase, topo lab.Topology, body func(ctx context.Context, l *lab.Lab, rec *caseRecord)) labspec.Result {
 	GinkgoHelper()
 	topo.Seed = *seed
-	clock := clockFor(c, topo.Signaling.Transport)
+	clock := clockFor(c, topo)
 	rec := &caseRecord{}
 	var timeline []lab.Entry
 	var ledgers []netem.Ledger
@@ -98,7 +96,7 @@ func runLab(c labCase, topo lab.Topology, body func(ctx context.Context, l *lab.
 	res = labspec.Run(suiteT, topo, clock, c.Timeout, func(ctx context.Context, l *lab.Lab) {
 		defer func() { timeline, ledgers = l.Timeline(), l.Ledgers() }()
 		body(ctx, l, rec)
-	})
+	}, labOptions(topo)...)
 	return res
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
+	"github.com/netlab/netlab/browsers"
 	"github.com/netlab/netlab/reports"
 	"go.uber.org/goleak"
 	"golang.org/x/mod/modfile"
@@ -44,6 +45,21 @@ func TestScenarios(t *testing.T) {
 		goleak.IgnoreTopFunction("github.com/onsi/ginkgo/v2/internal/interrupt_handler.(*InterruptHandler).registerForInterrupts.func2"))
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "netlab scenarios")
+	// No browser process may outlive the suite.
+	browserMu.Lock()
+	dir := ""
+	if suiteBr != nil {
+		dir = suiteBr.UserDataDir()
+	}
+	browserMu.Unlock()
+	if err := closeSuiteBrowser(); err != nil {
+		t.Errorf("closing the suite's browser: %v", err)
+	}
+	if dir != "" {
+		if pids, err := browsers.Leftovers(dir); err != nil || len(pids) > 0 {
+			t.Errorf("browser processes left after the suite: %v (%v)", pids, err)
+		}
+	}
 }
 
 // caseData is what a spec records for the run report (through a Ginkgo

@@ -1,0 +1,66 @@
+package scenarios
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/netlab/netlab/browsers"
+	"github.com/netlab/netlab/lab"
+	"github.com/netlab/netlab/peer"
+)
+
+// The suite's browser: one Chromium per suite process, launched by the
+// first case with a Chrome endpoint and closed after the suite (every tab
+// is closed with its lab before that). Chrome scenarios always run: a
+// machine without Chromium fails them with browsers.ErrNoChromium and its
+// install hint (`make deps` installs it).
+var (
+	browserMu  sync.Mutex
+	browserErr error
+	suiteBr    *browsers.Browser // guarded by browserMu
+)
+
+// browserLaunchTimeout bounds Chromium's start (0.3-0.45 s measured).
+const browserLaunchTimeout = 30 * time.Second
+
+// suiteBrowser returns the suite's browser, launching it on first use.
+// A launch that failed is not retried: every Chrome case reports it.
+func suiteBrowser() (*browsers.Browser, error) {
+	browserMu.Lock()
+	defer browserMu.Unlock()
+	if suiteBr != nil || browserErr != nil {
+		return suiteBr, browserErr
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), browserLaunchTimeout)
+	defer cancel()
+	suiteBr, browserErr = browsers.Launch(ctx, browsers.Config{})
+	return suiteBr, browserErr
+}
+
+// closeSuiteBrowser closes the browser if one was launched.
+func closeSuiteBrowser() error {
+	browserMu.Lock()
+	defer browserMu.Unlock()
+	if suiteBr == nil {
+		return nil
+	}
+	err := suiteBr.Close()
+	suiteBr = nil
+	return err
+}
+
+// labOptions are the lab options a topology needs: the suite's browser
+// when it has a Chrome endpoint.
+func labOptions(topo lab.Topology) []lab.Option {
+	for _, e := range topo.Endpoints {
+		if e.Kind == peer.KindChrome {
+			b, err := suiteBrowser()
+			Expect(err).NotTo(HaveOccurred(), "launching the suite's Chromium")
+			return []lab.Option{lab.WithBrowser(b)}
+		}
+	}
+	return nil
+}
