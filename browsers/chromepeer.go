@@ -907,7 +907,9 @@ func (p *ChromePeer) shutdown(kill bool) error {
 		if kill {
 			fn = "kill"
 		}
-		if cerr := p.call(ctx, &seq, fn); cerr != nil && !errors.Is(cerr, peer.ErrClosed) {
+		// A tab whose browser died has nothing left to close: that is
+		// the browser's failure (the suite reports it), not Close's.
+		if cerr := p.call(ctx, &seq, fn); cerr != nil && !errors.Is(cerr, peer.ErrClosed) && p.tab.Context().Err() == nil {
 			err = cerr
 		}
 		p.mu.Lock()

@@ -379,6 +379,10 @@ func (b *Browser) close() error {
 	return errors.Join(errs...)
 }
 
+// Lost reports whether the browser died or was killed (its connection is
+// gone): its tabs fail, and only Close is left to do.
+func (b *Browser) Lost() bool { return b.lost() }
+
 // lost reports whether the connection to the browser is gone (it died or
 // was killed).
 func (b *Browser) lost() bool {

@@ -26,11 +26,19 @@ var (
 // browserLaunchTimeout bounds Chromium's start (0.3-0.45 s measured).
 const browserLaunchTimeout = 30 * time.Second
 
-// suiteBrowser returns the suite's browser, launching it on first use.
-// A launch that failed is not retried: every Chrome case reports it.
+// suiteBrowser returns the suite's browser, launching it on first use and
+// again after it died. A launch that failed is not retried: every Chrome
+// case reports it.
 func suiteBrowser() (*browsers.Browser, error) {
 	browserMu.Lock()
 	defer browserMu.Unlock()
+	if suiteBr != nil && suiteBr.Lost() {
+		// Killed or crashed mid-run: clean up what is left of it (its
+		// processes, its dir) and start another, so that the next case
+		// runs.
+		_ = suiteBr.Close()
+		suiteBr = nil
+	}
 	if suiteBr != nil || browserErr != nil {
 		return suiteBr, browserErr
 	}
