@@ -12,9 +12,14 @@
 //                                            ├▶ PairLock (lockRequest/lockResponse {seq, epoch})
 //                                            └▶ heartbeat, bye
 //
+// Client-only mode (netlab.startClient, clientSend, clientClose): the same
+// transports without a peer connection, every message received reported
+// as a signal-in event (Go's browsers.ChromeClient).
+//
 // Every rejection's message starts with a code in brackets: [closed],
 // [timeout], [unsupported], [bad-config], [negotiation], [channel-closed],
-// [not-found].
+// [not-found]; clientSend adds [too-large] and [malformed] (the server's
+// 413 and 400).
 'use strict';
 (() => {
   // The protocol version this page was built for; ?version=V overrides it.
@@ -312,7 +317,9 @@
         .then(async (r) => {
           if (!r.ok) {
             const body = await r.text().catch(() => '');
-            throw fail(r.status === 404 ? 'not-found' : 'negotiation', `POST /message ${m.type} to ${m.to}: ${r.status} ${body.trim()}`);
+            const e = fail(r.status === 404 ? 'not-found' : 'negotiation', `POST /message ${m.type} to ${m.to}: ${r.status} ${body.trim()}`);
+            e.status = r.status;
+            throw e;
           }
         });
     }
@@ -1621,19 +1628,26 @@
     return init;
   }
 
-  function normalize(cfg) {
-    if (!cfg || typeof cfg !== 'object') throw fail('bad-config', 'start: want a config object');
-    const idOK = (id) => typeof id === 'string' && id.length > 0 && id.length <= 256 && !/[\/?#%\u0000-\u001f\u007f]/.test(id);
-    if (!idOK(cfg.id)) throw fail('bad-config', `id: want a signaling id, got ${JSON.stringify(cfg.id)}`);
-    if (!idOK(cfg.remoteId)) throw fail('bad-config', `remoteId: want a signaling id, got ${JSON.stringify(cfg.remoteId)}`);
-    if (cfg.id === cfg.remoteId) throw fail('bad-config', `id and remoteId must differ, got ${JSON.stringify(cfg.id)} twice`);
-    const glare = cfg.glare || 'lock';
-    if (glare !== 'lock' && glare !== 'perfect') throw fail('bad-config', `glare: want "lock" or "perfect", got ${JSON.stringify(glare)}`);
+  const idOK = (id) => typeof id === 'string' && id.length > 0 && id.length <= 256 && !/[\/?#%\u0000-\u001f\u007f]/.test(id);
+
+  // normalizeSignaling checks cfg.signaling (start and startClient).
+  function normalizeSignaling(cfg) {
     const sig = cfg.signaling || { kind: 'bridge' };
     if (!['ws', 'sse', 'bridge'].includes(sig.kind)) throw fail('bad-config', `signaling.kind: want ws, sse or bridge, got ${JSON.stringify(sig.kind)}`);
     if (sig.kind !== 'bridge' && !/^(wss?|https?):\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\/?$/.test(sig.url || '')) {
       throw fail('bad-config', `signaling.url: want a loopback ${sig.kind === 'ws' ? 'ws://' : 'http://'}HOST:PORT, got ${JSON.stringify(sig.url)}`);
     }
+    return sig;
+  }
+
+  function normalize(cfg) {
+    if (!cfg || typeof cfg !== 'object') throw fail('bad-config', 'start: want a config object');
+    if (!idOK(cfg.id)) throw fail('bad-config', `id: want a signaling id, got ${JSON.stringify(cfg.id)}`);
+    if (!idOK(cfg.remoteId)) throw fail('bad-config', `remoteId: want a signaling id, got ${JSON.stringify(cfg.remoteId)}`);
+    if (cfg.id === cfg.remoteId) throw fail('bad-config', `id and remoteId must differ, got ${JSON.stringify(cfg.id)} twice`);
+    const glare = cfg.glare || 'lock';
+    if (glare !== 'lock' && glare !== 'perfect') throw fail('bad-config', `glare: want "lock" or "perfect", got ${JSON.stringify(glare)}`);
+    const sig = normalizeSignaling(cfg);
     const hb = Object.assign({ disabled: false, intervalMs: 1000, timeoutMs: 5000 }, cfg.heartbeat || {});
     if (!hb.intervalMs) hb.intervalMs = 1000;
     if (!hb.timeoutMs) hb.timeoutMs = 5000;
@@ -1658,9 +1672,93 @@
     };
   }
 
+  // ---------------------------------------------------------------- client-only mode
+
+  // normalizeClient checks netlab.startClient's config: an id and a
+  // signaling transport, nothing of the peer's.
+  function normalizeClient(cfg) {
+    if (!cfg || typeof cfg !== 'object') throw fail('bad-config', 'startClient: want a config object');
+    if (!idOK(cfg.id)) throw fail('bad-config', `id: want a signaling id, got ${JSON.stringify(cfg.id)}`);
+    const connectTimeoutMs = cfg.connectTimeoutMs ?? 10000;
+    if (!(connectTimeoutMs > 0)) throw fail('bad-config', `connectTimeoutMs: want > 0, got ${JSON.stringify(cfg.connectTimeoutMs)}`);
+    return { id: cfg.id, signaling: normalizeSignaling(cfg), connectTimeoutMs };
+  }
+
+  // SignalClient is the page's signaling client alone (netlab.startClient),
+  // no RTCPeerConnection: the transports of the peer (ws, sse, bridge),
+  // every message received reported as a signal-in event {msg}, its state
+  // changes as state events of machine signaling-client. The Go side
+  // (browsers.ChromeClient) dispatches what comes in to its subscriptions.
+  class SignalClient {
+    constructor(cfg) {
+      this.cfg = cfg;
+      this.id = cfg.id;
+      this.state = '';
+      this.closed = false;
+      const onMsg = (m) => {
+        if (!this.closed) sendEvent({ type: 'signal-in', msg: JSON.stringify(m) });
+      };
+      const onState = (st) => {
+        if (this.state === st) return;
+        this.state = st;
+        sendEvent({ type: 'state', machine: 'signaling-client', state: st });
+      };
+      const sig = cfg.signaling;
+      if (sig.kind === 'ws') this.client = new WSClient(this.id, sig.url, onMsg, onState);
+      else if (sig.kind === 'sse') this.client = new SSEClient(this.id, sig.url, onMsg, onState);
+      else this.client = new BridgeClient(this.id, onMsg, onState);
+      this.client.start();
+    }
+    // send sends {from: id, to, type, data}; it resolves with the seq of
+    // the last event sent when it returns (on the bridge: the message's
+    // signal-out), once the message is on its way: written to the
+    // WebSocket, accepted by the server's POST /message, or handed to Go.
+    // While the transport is down the message waits in the client's
+    // queue and send resolves at once (as the Go client's Send does);
+    // losing it later is reported as an error event.
+    async send(to, type, dataJSON) {
+      if (this.closed) throw fail('closed', `signaling client ${this.id} closed`);
+      if (!idOK(to)) throw fail('bad-config', `clientSend: to: want a signaling id, got ${JSON.stringify(to)}`);
+      if (typeof type !== 'string' || type === '') throw fail('bad-config', `clientSend: type: want a non-empty string, got ${JSON.stringify(type)}`);
+      const m = { from: this.id, to, type };
+      if (dataJSON !== undefined && dataJSON !== null && dataJSON !== '') {
+        try {
+          m.data = JSON.parse(dataJSON);
+        } catch (e) {
+          throw fail('bad-config', `clientSend: data: not JSON: ${errText(e)}`);
+        }
+      }
+      const queued = !this.client.connected;
+      const p = this.client.send(m);
+      const seq = evSeq;
+      if (queued) {
+        p.catch((e) => sendEvent({ type: 'error', detail: `signaling: queued ${type} to ${to}: ${errText(e)}` }));
+        return seq;
+      }
+      try {
+        await p;
+      } catch (e) {
+        if (e && e.status === 413) throw fail('too-large', errText(e));
+        if (e && e.status === 400) throw fail('malformed', errText(e));
+        throw e;
+      }
+      return seq;
+    }
+    close() {
+      if (this.closed) return;
+      this.closed = true;
+      this.client.close();
+    }
+  }
+
   // ---------------------------------------------------------------- the API
 
   let peer = null;
+  let sclient = null; // netlab.startClient's
+  const needClient = () => {
+    if (!sclient) throw fail('closed', 'netlab.startClient has not been called');
+    return sclient;
+  };
   const need = () => {
     if (!peer) throw fail('closed', 'netlab.start has not been called');
     if (peer.closed || peer.closing) throw fail('closed', `${peer.id} closed`);
@@ -1675,6 +1773,7 @@
     version: PAGE_VERSION,
     async start(cfg) {
       if (peer && !peer.closed) throw fail('bad-config', `already started as ${peer.id}`);
+      if (sclient && !sclient.closed) throw fail('bad-config', `started as the signaling client ${sclient.id}`);
       const c = normalize(cfg);
       peer = new Peer(c);
       status(`netlab peer ${c.id} -> ${c.remoteId} (${c.glare}, ${c.signaling.kind})`);
@@ -1697,9 +1796,26 @@
     close: async () => { if (peer) await peer.close(true); return evSeq; },
     kill: () => { if (peer) { peer.teardown(); } return evSeq; },
     deliver: (msg) => {
-      if (!peer || !(peer.client instanceof BridgeClient)) throw fail('bad-config', 'deliver: the signaling kind is not "bridge"');
-      peer.client.deliver(msg);
+      const c = [sclient, peer].map((x) => x && x.client).find((x) => x instanceof BridgeClient);
+      if (!c) throw fail('bad-config', 'deliver: the signaling kind is not "bridge"');
+      c.deliver(msg);
     },
+    // The signaling client alone (browsers.ChromeClient): startClient({id,
+    // signaling, connectTimeoutMs}) resolves once registered (rejects with
+    // [timeout] when not within connectTimeoutMs, 10 s by default; the
+    // client keeps trying); clientSend(to, type, dataJSON) resolves with an
+    // event seq (SignalClient.send); clientClose resolves with the seq of
+    // the last event sent. Every message received is a signal-in event.
+    async startClient(cfg) {
+      if (peer && !peer.closed) throw fail('bad-config', `started as the peer ${peer.id}`);
+      if (sclient && !sclient.closed) throw fail('bad-config', `client already started as ${sclient.id}`);
+      const c = normalizeClient(cfg);
+      sclient = new SignalClient(c);
+      status(`netlab signaling client ${c.id} (${c.signaling.kind})`);
+      await withTimeout(sclient.client.waitConnected(), c.connectTimeoutMs, `signaling client ${c.id} to connect`);
+    },
+    clientSend: (to, type, dataJSON) => needClient().send(to, type, dataJSON),
+    clientClose: async () => { if (sclient) sclient.close(); return evSeq; },
     // For tests: an uncaught exception on purpose (the Go side must see it).
     throwUncaught: (text) => { setTimeout(() => { throw new Error(text || 'netlab: uncaught on purpose'); }, 0); },
   });

@@ -1,0 +1,683 @@
+package browsers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/netlab/netlab/internal/feed"
+	"github.com/netlab/netlab/peer"
+	"github.com/netlab/netlab/peer/signaling"
+)
+
+// ChromeClientConfig is what netlab.startClient needs: an id and how the
+// page reaches signaling.
+type ChromeClientConfig struct {
+	ID        string
+	Signaling SignalingConfig
+	// Bridge is the Go client of ID for SignalingBridge: what it receives
+	// goes to the page (netlab.deliver), what the page's client sends
+	// (signal-out) it sends. The ChromeClient owns it: Close closes it,
+	// since closing a client is what ends its id's registration.
+	Bridge *signaling.Client
+	// StartTimeout bounds loading the page and the page's client
+	// registering (default 15 s) when ctx has no earlier deadline.
+	StartTimeout time.Duration
+}
+
+func (c ChromeClientConfig) withDefaults() (ChromeClientConfig, error) {
+	bad := func(format string, args ...any) (ChromeClientConfig, error) {
+		return c, fmt.Errorf("%w: chrome client: %s", peer.ErrBadConfig, fmt.Sprintf(format, args...))
+	}
+	if err := signaling.ValidateID(c.ID); err != nil {
+		return bad("ID: %v", err)
+	}
+	switch c.Signaling.Kind {
+	case SignalingWS:
+		c.Signaling.URL = strings.Replace(c.Signaling.URL, "http://", "ws://", 1)
+	case SignalingSSE:
+		c.Signaling.URL = strings.Replace(c.Signaling.URL, "ws://", "http://", 1)
+	case SignalingBridge:
+		if c.Bridge == nil {
+			return bad("Signaling.Kind bridge needs Bridge, the signaling client of %q", c.ID)
+		}
+		if c.Bridge.ID() != c.ID {
+			return bad("Bridge is the client of %q, want %q", c.Bridge.ID(), c.ID)
+		}
+	default:
+		return bad("Signaling.Kind: want ws, sse or bridge, got %q", c.Signaling.Kind)
+	}
+	if c.StartTimeout < 0 {
+		return bad("negative StartTimeout %v", c.StartTimeout)
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = 15 * time.Second
+	}
+	return c, nil
+}
+
+// ChromeClient is a signaling client of one id living in a Chrome tab:
+// the page's own client (netlab.startClient: its WebSocket or SSE client,
+// or the bridge to a Go client), with the Go face of a *signaling.Client
+// (Send, Subscribe with a Filter, State, Close...). That face is a real
+// signaling.Client whose transport is the page: its one session lasts
+// while the page's client is connected, its sends are netlab.clientSend,
+// and what it receives is the page's signal-in events, so subscriptions,
+// filters, listings and states behave as they do for a Go client.
+//
+//	Send ─▶ signaling.Client ─▶ pageSession.Send ─Evaluate(netlab.clientSend)─▶ page client ─▶ medium
+//	medium ─▶ page client ─netlabEvent(signal-in)─▶ listener ─▶ raw ─▶ eventLoop ─▶ in ─▶ pageSession.Recv
+//	      ─▶ signaling.Client dispatch ─▶ Subscriptions
+//	page state (signaling-client) ─▶ eventLoop ─▶ ends the session when not connected; Dial waits for connected
+//	bridge: Bridge ─Subscribe─▶ bridgeIn ─▶ netlab.deliver ; signal-out ─▶ bridgeOut ─▶ Bridge.SendMessage ─▶ sent[seq]
+type ChromeClient struct {
+	cfg ChromeClientConfig // read-only
+	tab *Tab               // read-only
+
+	ctx    context.Context // a chromedp context of the tab; canceled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	raw    *feed.Queue[any]               // from the listener: binding calls, console, exceptions
+	in     *feed.Queue[signaling.Message] // signal-in, for the session (outlives sessions: nothing is lost between two)
+	outQ   *feed.Queue[clientOut]         // bridge: signal-out, for bridgeOut
+	sub    *signaling.Subscription        // bridge: what the Bridge client receives
+	client *signaling.Client              // the Go face; made once the page's client started
+	loaded chan struct{}                  // closed at the first page-load
+	start  chan struct{}                  // closed once netlab.startClient resolved (bridgeIn waits)
+
+	closeOnce sync.Once
+
+	mu        sync.Mutex
+	closed    bool            // guarded by mu
+	state     string          // guarded by mu: the page client's state
+	stateCh   chan struct{}   // guarded by mu: closed and replaced when state changes
+	sess      *pageSession    // guarded by mu: the live session, nil while none
+	sent      map[int64]error // guarded by mu: bridge: what sending the signal-out of seq gave
+	sentCh    chan struct{}   // guarded by mu: closed and replaced when sent grows
+	loads     int             // guarded by mu
+	logs      []string        // guarded by mu: console messages, page errors, exceptions
+	errs      []error         // guarded by mu: uncaught exceptions
+	transport string          // read-only after New: Transport's name
+}
+
+// clientOut is a signal-out of the page (seq is its event's) for
+// bridgeOut to send.
+type clientOut struct {
+	m   signaling.Message
+	seq int64
+}
+
+// NewChromeClient loads pageURL (a PageServer's URL) in tab, adds the
+// binding first, starts the page's signaling client with cfg and returns
+// once it is registered. The tab stays the caller's; Close leaves it on
+// about:blank. For SignalingBridge the client owns cfg.Bridge (on error
+// too).
+func NewChromeClient(ctx context.Context, tab *Tab, pageURL string, cfg ChromeClientConfig) (*ChromeClient, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		if cfg.Bridge != nil {
+			_ = cfg.Bridge.Close()
+		}
+		return nil, err
+	}
+	if tab == nil {
+		if cfg.Bridge != nil {
+			_ = cfg.Bridge.Close()
+		}
+		return nil, fmt.Errorf("%w: chrome client: nil tab", peer.ErrBadConfig)
+	}
+	cctx, cancel := context.WithCancel(tab.Context())
+	c := &ChromeClient{
+		cfg:       cfg,
+		tab:       tab,
+		ctx:       cctx,
+		cancel:    cancel,
+		raw:       feed.NewQueue[any](),
+		in:        feed.NewQueue[signaling.Message](),
+		outQ:      feed.NewQueue[clientOut](),
+		loaded:    make(chan struct{}),
+		start:     make(chan struct{}),
+		stateCh:   make(chan struct{}),
+		sent:      map[int64]error{},
+		sentCh:    make(chan struct{}),
+		transport: "chrome-" + cfg.Signaling.Kind,
+	}
+	if cfg.Signaling.Kind == SignalingBridge {
+		c.transport += "-" + cfg.Bridge.Transport()
+	}
+	if err := chromedp.Listen(cctx, c.listen); err != nil {
+		cancel()
+		if cfg.Bridge != nil {
+			_ = cfg.Bridge.Close()
+		}
+		return nil, fmt.Errorf("browsers: chrome client %s: listening to the tab: %w", cfg.ID, err)
+	}
+	c.spawn(c.eventLoop)
+	if cfg.Signaling.Kind == SignalingBridge {
+		c.sub = cfg.Bridge.Subscribe(signaling.Filter{})
+		c.spawn(c.bridgeOut)
+		c.spawn(c.bridgeIn)
+	}
+	if err := c.boot(ctx, pageURL); err != nil {
+		return nil, errors.Join(err, c.Close())
+	}
+	return c, nil
+}
+
+func (c *ChromeClient) boot(ctx context.Context, pageURL string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.StartTimeout)
+	defer cancel()
+	rctx, rcancel := c.runCtx(ctx)
+	defer rcancel()
+	if _, err := chromedp.Call(rctx, runtime.AddBinding, runtime.AddBindingParams{Name: bindingName}); err != nil {
+		return fmt.Errorf("browsers: chrome client %s: adding the binding: %w", c.cfg.ID, err)
+	}
+	if err := chromedp.Do(rctx, chromedp.Navigate(pageURL)); err != nil {
+		return fmt.Errorf("browsers: chrome client %s: loading %s: %w", c.cfg.ID, pageURL, err)
+	}
+	select {
+	case <-c.loaded:
+	case <-ctx.Done():
+		return fmt.Errorf("browsers: chrome client %s: the page at %s never reported page-load: %w", c.cfg.ID, pageURL, ctx.Err())
+	}
+	timeout := time.Until(deadlineOf(ctx))
+	start := map[string]any{
+		"id":               c.cfg.ID,
+		"signaling":        map[string]any{"kind": c.cfg.Signaling.Kind, "url": c.cfg.Signaling.URL},
+		"connectTimeoutMs": max(1, timeout.Milliseconds()),
+	}
+	if err := c.call(ctx, nil, "startClient", start); err != nil {
+		return fmt.Errorf("browsers: chrome client %s: netlab.startClient: %w", c.cfg.ID, err)
+	}
+	close(c.start)
+	// The Go face dials the page (pageTransport.Dial waits for the page's
+	// client to be connected): made now, its session starts connected.
+	client, err := signaling.NewClient(signaling.ClientConfig{
+		ID:        c.cfg.ID,
+		Transport: pageTransport{c},
+		// Redialing is waiting for the page's client, which has its own
+		// backoff: this one only spaces the waits.
+		Backoff: signaling.Backoff{Min: time.Millisecond, Max: 20 * time.Millisecond},
+	})
+	if err != nil {
+		return fmt.Errorf("browsers: chrome client %s: %w", c.cfg.ID, err)
+	}
+	c.mu.Lock()
+	c.client = client
+	c.mu.Unlock()
+	if err := client.WaitConnected(ctx); err != nil {
+		return fmt.Errorf("browsers: chrome client %s: %w", c.cfg.ID, err)
+	}
+	return nil
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	dl, _ := ctx.Deadline() // boot's ctx always has one
+	return dl
+}
+
+// runCtx is a chromedp context of the tab that ends with ctx, the
+// client's Close, or ctx's deadline.
+func (c *ChromeClient) runCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	rctx, cancel := context.WithCancel(c.ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		var c2 context.CancelFunc
+		rctx, c2 = context.WithDeadline(rctx, dl)
+		prev := cancel
+		cancel = func() { c2(); prev() }
+	}
+	stop := context.AfterFunc(ctx, cancel)
+	return rctx, func() { stop(); cancel() }
+}
+
+// clientCodeRE finds the page's error code: "[code] message".
+var clientCodeRE = regexp.MustCompile(`\[(closed|timeout|bad-config|not-found|too-large|malformed|negotiation)\] ([^\n]*)`)
+
+// clientErr maps a page rejection to signaling's errors.
+func clientErr(err error) error {
+	var ex *chromedp.ExceptionError
+	if !errors.As(err, &ex) {
+		return err
+	}
+	m := clientCodeRE.FindStringSubmatch(ex.Error())
+	if m == nil {
+		return fmt.Errorf("%w: %v", ErrPage, ex)
+	}
+	var sentinel error
+	switch m[1] {
+	case "closed":
+		sentinel = signaling.ErrNotConnected
+	case "timeout":
+		sentinel = context.DeadlineExceeded
+	case "bad-config":
+		sentinel = peer.ErrBadConfig
+	case "not-found":
+		sentinel = signaling.ErrUnknownRecipient
+	case "too-large":
+		sentinel = signaling.ErrTooLarge
+	case "malformed":
+		sentinel = signaling.ErrMalformed
+	default:
+		sentinel = ErrPage
+	}
+	return fmt.Errorf("%w: page: %s", sentinel, m[2])
+}
+
+// call runs netlab.fn(args...) in the page, awaits its promise and decodes
+// the result into out (nil: ignored).
+func (c *ChromeClient) call(ctx context.Context, out any, fn string, args ...any) error {
+	parts := make([]string, len(args))
+	for i, a := range args {
+		b, err := json.Marshal(a)
+		if err != nil {
+			return fmt.Errorf("browsers: netlab.%s argument %d: %w", fn, i, err)
+		}
+		parts[i] = string(b)
+	}
+	expr := fmt.Sprintf("netlab.%s(%s)", fn, strings.Join(parts, ","))
+	rctx, cancel := c.runCtx(ctx)
+	defer cancel()
+	raw, err := chromedp.Run(rctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("browsers: chrome client %s: netlab.%s: %w", c.cfg.ID, fn, context.Cause(ctx))
+		}
+		if c.ctx.Err() != nil {
+			return fmt.Errorf("browsers: chrome client %s: netlab.%s: %w", c.cfg.ID, fn, signaling.ErrClosed)
+		}
+		return fmt.Errorf("browsers: chrome client %s: netlab.%s: %w", c.cfg.ID, fn, clientErr(err))
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("browsers: chrome client %s: netlab.%s result %s: %w", c.cfg.ID, fn, raw, err)
+		}
+	}
+	return nil
+}
+
+// listen runs on the tab's read loop: it only queues.
+func (c *ChromeClient) listen(ev any) {
+	switch e := ev.(type) {
+	case *runtime.EventBindingCalled:
+		if e.Name == bindingName {
+			c.raw.Push(e)
+		}
+	case *runtime.EventConsoleAPICalled, *runtime.EventExceptionThrown:
+		c.raw.Push(e)
+	}
+}
+
+func (c *ChromeClient) spawn(f func()) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+}
+
+func (c *ChromeClient) log(s string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.logs = append(c.logs, s)
+	if err != nil {
+		c.errs = append(c.errs, err)
+	}
+}
+
+// eventLoop handles what the listener queued, in order.
+func (c *ChromeClient) eventLoop() {
+	for {
+		item, err := c.raw.Pop(c.ctx)
+		if err != nil {
+			return
+		}
+		switch e := item.(type) {
+		case *runtime.EventBindingCalled:
+			c.pageEvent(e.Payload)
+		case *runtime.EventConsoleAPICalled:
+			var args []string
+			for _, a := range e.Args {
+				args = append(args, remoteText(a))
+			}
+			c.log(fmt.Sprintf("console.%s: %s", e.Type, strings.Join(args, " ")), nil)
+		case *runtime.EventExceptionThrown:
+			text := "uncaught exception"
+			if d := e.ExceptionDetails; d != nil {
+				text = (&chromedp.ExceptionError{ExceptionDetails: d}).Error()
+			}
+			err := fmt.Errorf("%w: %s: uncaught: %s", ErrPage, c.cfg.ID, text)
+			c.log(err.Error(), err)
+		}
+	}
+}
+
+func (c *ChromeClient) pageEvent(payload string) {
+	var e pageEvent
+	if err := json.Unmarshal([]byte(payload), &e); err != nil {
+		c.log(fmt.Sprintf("a bad event from the page: %v: %s", err, payload), nil)
+		return
+	}
+	switch e.Type {
+	case "page-load":
+		c.mu.Lock()
+		c.loads++
+		first := c.loads == 1
+		c.mu.Unlock()
+		if first {
+			close(c.loaded)
+		} else {
+			// Its client is gone with the page: the session ends, the
+			// Go face waits for a client that will not come back.
+			c.log("the page reloaded: "+e.Detail, nil)
+			c.setState("closed")
+		}
+	case "state":
+		if e.Machine == "signaling-client" {
+			c.setState(e.State)
+		}
+	case "signal-in":
+		var m signaling.Message
+		if err := json.Unmarshal([]byte(e.Msg), &m); err != nil {
+			c.log(fmt.Sprintf("signal-in: %v: %s", err, e.Msg), nil)
+			return
+		}
+		c.in.Push(m)
+	case "signal-out":
+		var m signaling.Message
+		if err := json.Unmarshal([]byte(e.Msg), &m); err != nil {
+			c.log(fmt.Sprintf("signal-out: %v: %s", err, e.Msg), nil)
+			return
+		}
+		c.outQ.Push(clientOut{m: m, seq: e.Seq})
+	case "error":
+		c.log("page error: "+e.Detail, nil)
+	}
+}
+
+// setState records the page client's state; a session ends when it is
+// no longer connected.
+func (c *ChromeClient) setState(st string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == st {
+		return
+	}
+	c.state = st
+	close(c.stateCh)
+	c.stateCh = make(chan struct{})
+	if st != "connected" && c.sess != nil {
+		c.sess.cancel()
+		c.sess = nil
+	}
+}
+
+// bridgeOut sends what the page's client emitted, in order, and notes
+// each outcome under its event's seq for the Send waiting on it.
+func (c *ChromeClient) bridgeOut() {
+	for {
+		it, err := c.outQ.Pop(c.ctx)
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+		err = c.cfg.Bridge.SendMessage(ctx, it.m)
+		cancel()
+		c.mu.Lock()
+		c.sent[it.seq] = err
+		close(c.sentCh)
+		c.sentCh = make(chan struct{})
+		c.mu.Unlock()
+	}
+}
+
+// waitSent waits for bridgeOut's outcome for the signal-out of seq.
+func (c *ChromeClient) waitSent(ctx context.Context, seq int64) error {
+	for {
+		c.mu.Lock()
+		err, ok := c.sent[seq]
+		if ok {
+			delete(c.sent, seq)
+		}
+		ch := c.sentCh
+		c.mu.Unlock()
+		if ok {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.ctx.Done():
+			return signaling.ErrNotConnected
+		}
+	}
+}
+
+// bridgeIn hands what the Bridge client received to the page, in order,
+// once the page's client has started.
+func (c *ChromeClient) bridgeIn() {
+	select {
+	case <-c.start:
+	case <-c.ctx.Done():
+		return
+	}
+	for {
+		m, err := c.sub.Recv(c.ctx)
+		if err != nil {
+			return
+		}
+		b, err := m.Encode()
+		if err != nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+		err = c.call(ctx, nil, "deliver", string(b))
+		cancel()
+		if err != nil && c.ctx.Err() == nil {
+			c.log(fmt.Sprintf("bridge: delivering %s from %s: %v", m.Type, m.From, err), nil)
+		}
+	}
+}
+
+// pageTransport is the Go face's transport: the page's client.
+type pageTransport struct{ c *ChromeClient }
+
+func (t pageTransport) Name() string { return t.c.transport }
+
+// Dial waits until the page's client is connected and returns a session
+// that lasts while it stays so.
+func (t pageTransport) Dial(ctx context.Context, id string) (signaling.Session, error) {
+	c := t.c
+	for {
+		c.mu.Lock()
+		st, ch := c.state, c.stateCh
+		if st == "connected" && !c.closed {
+			sctx, cancel := context.WithCancel(c.ctx)
+			s := &pageSession{c: c, ctx: sctx, cancel: cancel}
+			if c.sess != nil {
+				c.sess.cancel()
+			}
+			c.sess = s
+			c.mu.Unlock()
+			return s, nil
+		}
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.ctx.Done():
+			return nil, signaling.ErrNotConnected
+		}
+	}
+}
+
+// pageSession is one connected stretch of the page's client.
+type pageSession struct {
+	c      *ChromeClient
+	ctx    context.Context // canceled when the page's client leaves connected, or by Close
+	cancel context.CancelFunc
+}
+
+// Send sends m through the page's client (netlab.clientSend); on the
+// bridge it returns once the Bridge client has sent it, with what that
+// gave.
+func (s *pageSession) Send(ctx context.Context, m signaling.Message) error {
+	if s.ctx.Err() != nil {
+		return signaling.ErrNotConnected
+	}
+	c := s.c
+	var seq int64
+	if err := c.call(ctx, &seq, "clientSend", m.To, m.Type, string(m.Data)); err != nil {
+		if errors.Is(err, signaling.ErrClosed) {
+			return fmt.Errorf("%w: %w", signaling.ErrNotConnected, err)
+		}
+		return err
+	}
+	if c.cfg.Signaling.Kind == SignalingBridge {
+		return c.waitSent(ctx, seq)
+	}
+	return nil
+}
+
+// Recv returns the next message the page's client received;
+// ErrNotConnected once the session ended (what arrives later waits for
+// the next session).
+func (s *pageSession) Recv(ctx context.Context) (signaling.Message, error) {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+	m, err := s.c.in.Pop(rctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return signaling.Message{}, ctx.Err()
+		}
+		return signaling.Message{}, signaling.ErrNotConnected
+	}
+	return m, nil
+}
+
+func (s *pageSession) Close() error {
+	s.cancel()
+	return nil
+}
+
+// ID is the client's id.
+func (c *ChromeClient) ID() string { return c.cfg.ID }
+
+// Transport names the medium: chrome-ws, chrome-sse, or chrome-bridge-
+// and the Bridge client's.
+func (c *ChromeClient) Transport() string { return c.transport }
+
+// Tab is the tab the client runs in.
+func (c *ChromeClient) Tab() *Tab { return c.tab }
+
+// State is the Go face's state: connected while the page's client is.
+func (c *ChromeClient) State() signaling.State { return c.client.State() }
+
+// WaitConnected waits until the page's client is registered (and the Go
+// face attached to it).
+func (c *ChromeClient) WaitConnected(ctx context.Context) error { return c.client.WaitConnected(ctx) }
+
+// Send sends a message from the client's id, encoding data as JSON, as
+// signaling.Client's Send does.
+func (c *ChromeClient) Send(ctx context.Context, to, typ string, data any) error {
+	return c.client.Send(ctx, to, typ, data)
+}
+
+// SendMessage sends m, as signaling.Client's SendMessage does: through the
+// page at once while connected, else queued for the next connection.
+func (c *ChromeClient) SendMessage(ctx context.Context, m signaling.Message) error {
+	return c.client.SendMessage(ctx, m)
+}
+
+// Subscribe returns a subscription to the messages matching f that the
+// page's client receives from now on.
+func (c *ChromeClient) Subscribe(f signaling.Filter) *signaling.Subscription {
+	return c.client.Subscribe(f)
+}
+
+// Listing is the last listing the server sent the page's client, or nil.
+func (c *ChromeClient) Listing() *signaling.Listing { return c.client.Listing() }
+
+// Unhandled counts messages that arrived with no subscription matching.
+func (c *ChromeClient) Unhandled() int { return c.client.Unhandled() }
+
+// Queued is the number of messages waiting for the page's client to
+// connect.
+func (c *ChromeClient) Queued() int { return c.client.Queued() }
+
+// Events returns a queue of the Go face's events from now on.
+func (c *ChromeClient) Events() *feed.Queue[signaling.ClientEvent] { return c.client.Events() }
+
+// EventHistory returns the Go face's events so far (its state follows
+// the page's client).
+func (c *ChromeClient) EventHistory() []signaling.ClientEvent { return c.client.EventHistory() }
+
+// Logs returns the page's console messages, error events and uncaught
+// exceptions so far.
+func (c *ChromeClient) Logs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.logs...)
+}
+
+// Err returns the page's uncaught exceptions (joined), or nil.
+func (c *ChromeClient) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return errors.Join(c.errs...)
+}
+
+// Close closes the page's client (its socket or stream closes, so the
+// server forgets the id), the Go face (its subscriptions end) and, on the
+// bridge, the Bridge client; it leaves the tab on about:blank and stops
+// everything it started. Idempotent; the tab stays the caller's.
+func (c *ChromeClient) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		c.mu.Lock()
+		c.closed = true
+		client := c.client
+		c.mu.Unlock()
+		started := false
+		select {
+		case <-c.start:
+			started = true
+		default: // boot failed before the page's client started: nothing to close there
+		}
+		if cerr := c.call(ctx, nil, "clientClose"); cerr != nil && started && !errors.Is(cerr, signaling.ErrClosed) {
+			err = cerr
+		}
+		if client != nil {
+			_ = client.Close()
+		}
+		rctx, rcancel := c.runCtx(ctx)
+		_ = chromedp.Do(rctx, chromedp.Navigate("about:blank")) // the page and its connections end here
+		rcancel()
+		c.cancel()
+		c.raw.Close()
+		c.in.Close()
+		c.outQ.Close()
+		if c.sub != nil {
+			c.sub.Close()
+		}
+		c.wg.Wait()
+		if c.cfg.Bridge != nil {
+			_ = c.cfg.Bridge.Close()
+		}
+	})
+	return err
+}
