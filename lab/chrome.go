@@ -5,7 +5,9 @@ import (
 	"fmt"
 
 	"github.com/netlab/netlab/browsers"
+	"github.com/netlab/netlab/internal/feed"
 	"github.com/netlab/netlab/peer"
+	"github.com/netlab/netlab/peer/signaling"
 )
 
 // WithBrowser gives the lab the browser its Chrome endpoints open their
@@ -166,4 +168,116 @@ func (l *Lab) pageServer() (*browsers.PageServer, error) {
 	l.page = ps
 	l.closers = append(l.closers, ps.Close)
 	return ps, nil
+}
+
+// SignalingClient is a signaling client of one id, whoever runs it: a Go
+// *signaling.Client, or a *browsers.ChromeClient (the page's own client in
+// a tab, with the same Go face). What the seed's dispatch specs drive.
+type SignalingClient interface {
+	// ID is the client's id.
+	ID() string
+	// Transport names the medium.
+	Transport() string
+	// State is the connection state.
+	State() signaling.State
+	// WaitConnected waits until the client is registered.
+	WaitConnected(ctx context.Context) error
+	// Send sends a message from ID, data encoded as JSON.
+	Send(ctx context.Context, to, typ string, data any) error
+	// SendMessage sends m (From defaults to ID).
+	SendMessage(ctx context.Context, m signaling.Message) error
+	// Subscribe returns a queue of the messages matching f from now on.
+	Subscribe(f signaling.Filter) *signaling.Subscription
+	// Listing is the last listing the server sent, or nil.
+	Listing() *signaling.Listing
+	// Events returns a queue of the client's events from now on.
+	Events() *feed.Queue[signaling.ClientEvent]
+	// EventHistory returns the client's events so far.
+	EventHistory() []signaling.ClientEvent
+	// Close ends the client and its subscriptions; idempotent.
+	Close() error
+}
+
+var (
+	_ SignalingClient = (*signaling.Client)(nil)
+	_ SignalingClient = (*browsers.ChromeClient)(nil)
+)
+
+// SignalingClient returns a registered signaling client of id on an
+// endpoint, of the endpoint's kind: on a Go endpoint the lab's Go client
+// of id (Client: one per id, shared); on a Chrome endpoint a ChromeClient
+// in a fresh tab, the page's own WebSocket or SSE client for ws and sse,
+// and for the in-memory transports the page's bridge through the lab's
+// client of id (which the ChromeClient then owns: closing it ends the
+// id's registration). Each call on a Chrome endpoint makes a new client:
+// call it once per id. The lab closes what it made.
+func (l *Lab) SignalingClient(ctx context.Context, endpoint, id string) (SignalingClient, error) {
+	ep, err := l.endpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if ep.cfg.Kind == peer.KindGo {
+		return l.Client(ctx, id)
+	}
+	if l.browser == nil {
+		return nil, fmt.Errorf("%w: endpoint %q is a Chrome endpoint and the lab has no browser (WithBrowser)", ErrBadTopology, endpoint)
+	}
+	cfg := browsers.ChromeClientConfig{ID: id}
+	switch tr := l.topo.Signaling.Transport; tr {
+	case TransportWS:
+		cfg.Signaling = browsers.SignalingConfig{Kind: browsers.SignalingWS, URL: l.SignalingURL()}
+	case TransportSSE:
+		cfg.Signaling = browsers.SignalingConfig{Kind: browsers.SignalingSSE, URL: l.SignalingURL()}
+	default:
+		c, err := l.Client(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Signaling = browsers.SignalingConfig{Kind: browsers.SignalingBridge}
+		cfg.Bridge = c
+	}
+	page, err := l.pageServer()
+	if err != nil {
+		return nil, err
+	}
+	tab, err := l.browser.NewTab(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lab: a tab for the signaling client %q: %w", id, err)
+	}
+	cc, err := browsers.NewChromeClient(ctx, tab, page.URL(), cfg)
+	if err != nil {
+		_ = tab.Close()
+		return nil, fmt.Errorf("lab: Chrome signaling client %q: %w", id, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		_ = cc.Close()
+		_ = tab.Close()
+		return nil, ErrClosed
+	}
+	l.watchChromeClient(id, cc)
+	// Newest first at Close: the client closes, then its tab goes.
+	l.closers = append(l.closers, tab.Close, cc.Close)
+	return cc, nil
+}
+
+// watchChromeClient puts a ChromeClient's states on the timeline, as
+// watchClient does a Go client's; l.mu is held.
+func (l *Lab) watchChromeClient(id string, c *browsers.ChromeClient) {
+	l.watchLocked(func() []Entry {
+		h := c.EventHistory()
+		out := make([]Entry, len(h))
+		for i, ev := range h {
+			d := ""
+			if ev.Type == signaling.EventState {
+				d = ev.State.String()
+			}
+			if ev.Err != nil {
+				d += " (" + ev.Err.Error() + ")"
+			}
+			out[i] = Entry{At: ev.At.Sub(l.start), Source: "signaling:" + id + " (chrome)", Kind: string(ev.Type), Detail: d}
+		}
+		return out
+	})
 }
