@@ -13,7 +13,9 @@ import (
 	"github.com/netlab/netlab/peer/signaling"
 )
 
-// The seed's dispatch specs (1-7): the signaling channel alone.
+// The seed's dispatch specs (1-7): the signaling channel alone, driven
+// through lab.SignalingClient: the lab's Go client of an id on a Go
+// endpoint, the page's own client (browsers.ChromeClient) on a Chrome one.
 
 // recvData receives the next message on sub and decodes its data.
 func recvData(ctx context.Context, sub *signaling.Subscription) (signaling.Message, string) {

@@ -11,11 +11,10 @@ import (
 	"github.com/netlab/netlab/lab"
 	"github.com/netlab/netlab/lab/labspec"
 	"github.com/netlab/netlab/peer"
-	"github.com/netlab/netlab/peer/signaling"
 )
 
 // The seed suite on the lab: the seed's 21 specs (PROTOCOL.md), each once
-// per signaling transport, for the Go-Go pair. In-memory transports
+// per signaling transport, for every pair of seedPairs. In-memory transports
 // (loopback, delayed) run in virtual time, ws and sse in real time on
 // 127.0.0.1 (runLab picks the clock); every case is recorded with family
 // "seed".
@@ -27,8 +26,8 @@ var seedPairs = []string{"go-go", "go-chrome", "chrome-chrome"}
 var seedTransports = []lab.Transport{lab.TransportLoopback, lab.TransportDelayed, lab.TransportWS, lab.TransportSSE}
 
 // seedSpec is one of the seed's 21 specs, written against peer.Endpoint
-// (and, for dispatch, the signaling client) so that Chrome pairs run it
-// unchanged later.
+// (and, for dispatch, lab.SignalingClient) so that Chrome pairs run it
+// unchanged.
 type seedSpec struct {
 	n      int
 	name   string
@@ -80,10 +79,22 @@ func seedTopo(t lab.Transport, pair string, tmpl peer.Config) lab.Topology {
 	return topo
 }
 
-// seedClient is l's signaling client of id, registered.
-func seedClient(ctx context.Context, l *lab.Lab, id string) *signaling.Client {
+// seedEndpoint is the endpoint a dispatch spec's id runs on: alice and
+// bob on their own, carol (specs 5 and 6) beside alice, so of alice's
+// kind: Go in go-go and go-chrome, Chrome in chrome-chrome.
+func seedEndpoint(id string) string {
+	if id == "carol" {
+		return "alice"
+	}
+	return id
+}
+
+// seedClient is a registered signaling client of id, of the kind of its
+// endpoint in the case's pair: the lab's Go client, or the page's own
+// client in a Chrome tab.
+func seedClient(ctx context.Context, l *lab.Lab, id string) lab.SignalingClient {
 	GinkgoHelper()
-	c, err := l.Client(ctx, id)
+	c, err := l.SignalingClient(ctx, seedEndpoint(id), id)
 	Expect(err).NotTo(HaveOccurred())
 	return c
 }
@@ -103,7 +114,7 @@ func seedVirtual(l *lab.Lab) bool {
 	return clockFor(labCase{}, l.Topology()) == labspec.Virtual
 }
 
-// The seed suite: 21 specs x 4 transports for the Go-Go pair.
+// The seed suite: 21 specs x 4 transports x 3 pairs.
 var _ = Describe("seed suite", Label("seed"), func() {
 	specs := slices.Clone(seedSpecs)
 	slices.SortFunc(specs, func(a, b seedSpec) int { return a.n - b.n })
@@ -111,11 +122,6 @@ var _ = Describe("seed suite", Label("seed"), func() {
 		for _, t := range seedTransports {
 			Describe(fmt.Sprintf("%s over %s", pair, t), Label(pair, string(t)), func() {
 				for _, s := range specs {
-					if pair != "go-go" && s.family == "dispatch" {
-						// The dispatch specs drive the signaling client
-						// alone; the page's client has no Go handle yet.
-						continue
-					}
 					labels := Labels{}
 					if s.family == "glare" {
 						labels = append(labels, "glare")
