@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -154,7 +153,7 @@ func NewChromeClient(ctx context.Context, tab *Tab, pageURL string, cfg ChromeCl
 	if cfg.Signaling.Kind == SignalingBridge {
 		c.transport += "-" + cfg.Bridge.Transport()
 	}
-	if err := chromedp.Listen(cctx, c.listen); err != nil {
+	if err := chromedp.Listen(cctx, queueEvents(c.raw)); err != nil {
 		cancel()
 		if cfg.Bridge != nil {
 			_ = cfg.Bridge.Close()
@@ -239,81 +238,34 @@ func (c *ChromeClient) runCtx(ctx context.Context) (context.Context, context.Can
 	return rctx, func() { stop(); cancel() }
 }
 
-// clientCodeRE finds the page's error code: "[code] message".
-var clientCodeRE = regexp.MustCompile(`\[(closed|timeout|bad-config|not-found|too-large|malformed|negotiation)\] ([^\n]*)`)
-
-// clientErr maps a page rejection to signaling's errors.
-func clientErr(err error) error {
-	var ex *chromedp.ExceptionError
-	if !errors.As(err, &ex) {
-		return err
-	}
-	m := clientCodeRE.FindStringSubmatch(ex.Error())
-	if m == nil {
-		return fmt.Errorf("%w: %v", ErrPage, ex)
-	}
-	var sentinel error
-	switch m[1] {
-	case "closed":
-		sentinel = signaling.ErrNotConnected
-	case "timeout":
-		sentinel = context.DeadlineExceeded
-	case "bad-config":
-		sentinel = peer.ErrBadConfig
-	case "not-found":
-		sentinel = signaling.ErrUnknownRecipient
-	case "too-large":
-		sentinel = signaling.ErrTooLarge
-	case "malformed":
-		sentinel = signaling.ErrMalformed
-	default:
-		sentinel = ErrPage
-	}
-	return fmt.Errorf("%w: page: %s", sentinel, m[2])
+// clientCodes are the page's error codes as signaling's errors.
+var clientCodes = map[string]error{
+	"closed":      signaling.ErrNotConnected,
+	"timeout":     context.DeadlineExceeded,
+	"bad-config":  peer.ErrBadConfig,
+	"not-found":   signaling.ErrUnknownRecipient,
+	"too-large":   signaling.ErrTooLarge,
+	"malformed":   signaling.ErrMalformed,
+	"negotiation": ErrPage,
 }
 
 // call runs netlab.fn(args...) in the page, awaits its promise and decodes
 // the result into out (nil: ignored).
 func (c *ChromeClient) call(ctx context.Context, out any, fn string, args ...any) error {
-	parts := make([]string, len(args))
-	for i, a := range args {
-		b, err := json.Marshal(a)
-		if err != nil {
-			return fmt.Errorf("browsers: netlab.%s argument %d: %w", fn, i, err)
-		}
-		parts[i] = string(b)
-	}
-	expr := fmt.Sprintf("netlab.%s(%s)", fn, strings.Join(parts, ","))
 	rctx, cancel := c.runCtx(ctx)
 	defer cancel()
-	raw, err := chromedp.Run(rctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("browsers: chrome client %s: netlab.%s: %w", c.cfg.ID, fn, context.Cause(ctx))
-		}
-		if c.ctx.Err() != nil {
-			return fmt.Errorf("browsers: chrome client %s: netlab.%s: %w", c.cfg.ID, fn, signaling.ErrClosed)
-		}
-		return fmt.Errorf("browsers: chrome client %s: netlab.%s: %w", c.cfg.ID, fn, clientErr(err))
+	err := pageCall(rctx, out, fn, args...)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		err = context.Cause(ctx)
+	case c.ctx.Err() != nil:
+		err = signaling.ErrClosed
+	default:
+		err = codedErr(err, clientCodes)
 	}
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("browsers: chrome client %s: netlab.%s result %s: %w", c.cfg.ID, fn, raw, err)
-		}
-	}
-	return nil
-}
-
-// listen runs on the tab's read loop: it only queues.
-func (c *ChromeClient) listen(ev any) {
-	switch e := ev.(type) {
-	case *runtime.EventBindingCalled:
-		if e.Name == bindingName {
-			c.raw.Push(e)
-		}
-	case *runtime.EventConsoleAPICalled, *runtime.EventExceptionThrown:
-		c.raw.Push(e)
-	}
+	return fmt.Errorf("browsers: chrome client %s: netlab.%s: %w", c.cfg.ID, fn, err)
 }
 
 func (c *ChromeClient) spawn(f func()) {

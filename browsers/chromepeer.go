@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -235,7 +234,7 @@ func NewChromePeer(ctx context.Context, tab *Tab, pageURL string, cfg ChromeConf
 		inbox:    map[uint16]*inbox{},
 		progress: make(chan struct{}),
 	}
-	if err := chromedp.Listen(pctx, p.listen); err != nil {
+	if err := chromedp.Listen(pctx, queueEvents(p.raw)); err != nil {
 		cancel()
 		return nil, fmt.Errorf("browsers: chrome peer %s: listening to the tab: %w", cfg.ID, err)
 	}
@@ -296,37 +295,15 @@ func (p *ChromePeer) runCtx(ctx context.Context) (context.Context, context.Cance
 	return rctx, func() { stop(); cancel() }
 }
 
-// codeRE finds the page's error code: "[code] message".
-var codeRE = regexp.MustCompile(`\[(closed|timeout|unsupported|bad-config|negotiation|channel-closed|not-found)\] ([^\n]*)`)
-
-// pageErr maps a page rejection to this module's errors.
-func pageErr(err error) error {
-	var ex *chromedp.ExceptionError
-	if !errors.As(err, &ex) {
-		return err
-	}
-	m := codeRE.FindStringSubmatch(ex.Error())
-	if m == nil {
-		return fmt.Errorf("%w: %v", ErrPage, ex)
-	}
-	var sentinel error
-	switch m[1] {
-	case "closed":
-		sentinel = peer.ErrClosed
-	case "timeout":
-		sentinel = context.DeadlineExceeded
-	case "unsupported":
-		sentinel = peer.ErrUnsupported
-	case "bad-config":
-		sentinel = peer.ErrBadConfig
-	case "negotiation":
-		sentinel = peer.ErrNegotiation
-	case "channel-closed":
-		sentinel = peer.ErrChannelClosed
-	case "not-found":
-		sentinel = ErrNotFound
-	}
-	return fmt.Errorf("%w: page: %s", sentinel, m[2])
+// peerCodes are the page's error codes as peer's errors.
+var peerCodes = map[string]error{
+	"closed":         peer.ErrClosed,
+	"timeout":        context.DeadlineExceeded,
+	"unsupported":    peer.ErrUnsupported,
+	"bad-config":     peer.ErrBadConfig,
+	"negotiation":    peer.ErrNegotiation,
+	"channel-closed": peer.ErrChannelClosed,
+	"not-found":      ErrNotFound,
 }
 
 // call runs netlab.fn(args...) in the page, awaits its promise and decodes
@@ -335,45 +312,20 @@ func (p *ChromePeer) call(ctx context.Context, out any, fn string, args ...any) 
 	if p.isClosed() && fn != "close" && fn != "kill" {
 		return fmt.Errorf("browsers: chrome peer %s: %w", p.cfg.ID, peer.ErrClosed)
 	}
-	parts := make([]string, len(args))
-	for i, a := range args {
-		b, err := json.Marshal(a)
-		if err != nil {
-			return fmt.Errorf("browsers: netlab.%s argument %d: %w", fn, i, err)
-		}
-		parts[i] = string(b)
-	}
-	expr := fmt.Sprintf("netlab.%s(%s)", fn, strings.Join(parts, ","))
 	rctx, cancel := p.runCtx(ctx)
 	defer cancel()
-	raw, err := chromedp.Run(rctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("browsers: chrome peer %s: netlab.%s: %w", p.cfg.ID, fn, context.Cause(ctx))
-		}
-		if p.isClosed() {
-			return fmt.Errorf("browsers: chrome peer %s: netlab.%s: %w", p.cfg.ID, fn, peer.ErrClosed)
-		}
-		return fmt.Errorf("browsers: chrome peer %s: netlab.%s: %w", p.cfg.ID, fn, pageErr(err))
+	err := pageCall(rctx, out, fn, args...)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		err = context.Cause(ctx)
+	case p.isClosed():
+		err = peer.ErrClosed
+	default:
+		err = codedErr(err, peerCodes)
 	}
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("browsers: chrome peer %s: netlab.%s result %s: %w", p.cfg.ID, fn, raw, err)
-		}
-	}
-	return nil
-}
-
-// listen runs on the tab's read loop: it only queues.
-func (p *ChromePeer) listen(ev any) {
-	switch e := ev.(type) {
-	case *runtime.EventBindingCalled:
-		if e.Name == bindingName {
-			p.raw.Push(e)
-		}
-	case *runtime.EventConsoleAPICalled, *runtime.EventExceptionThrown:
-		p.raw.Push(e)
-	}
+	return fmt.Errorf("browsers: chrome peer %s: netlab.%s: %w", p.cfg.ID, fn, err)
 }
 
 // pageEvent is one event of the page (the contract's event JSON).
