@@ -53,26 +53,12 @@ func (l *Lab) Endpoint(ctx context.Context, s PeerSpec) (peer.Endpoint, error) {
 		LockTimeout: tmpl.LockTimeout, SettleDelay: tmpl.SettleDelay,
 		Heartbeat: tmpl.Heartbeat, Reconnect: tmpl.Reconnect,
 	}
-	switch tr := l.topo.Signaling.Transport; tr {
-	case TransportWS:
-		cfg.Signaling = browsers.SignalingConfig{Kind: browsers.SignalingWS, URL: l.SignalingURL()}
-	case TransportSSE:
-		cfg.Signaling = browsers.SignalingConfig{Kind: browsers.SignalingSSE, URL: l.SignalingURL()}
-	default:
-		c, err := l.Client(ctx, s.ID)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Signaling = browsers.SignalingConfig{Kind: browsers.SignalingBridge}
-		cfg.Bridge = c
-	}
-	page, err := l.pageServer()
-	if err != nil {
+	if cfg.Signaling, cfg.Bridge, err = l.chromeSignaling(ctx, s.ID); err != nil {
 		return nil, err
 	}
-	tab, err := l.browser.NewTab(ctx)
+	page, tab, err := l.chromeTab(ctx, s.ID)
 	if err != nil {
-		return nil, fmt.Errorf("lab: a tab for %q: %w", s.ID, err)
+		return nil, err
 	}
 	cp, err := browsers.NewChromePeer(ctx, tab, page.URL(), cfg)
 	if err != nil {
@@ -223,26 +209,12 @@ func (l *Lab) SignalingClient(ctx context.Context, endpoint, id string) (Signali
 		return nil, fmt.Errorf("%w: endpoint %q is a Chrome endpoint and the lab has no browser (WithBrowser)", ErrBadTopology, endpoint)
 	}
 	cfg := browsers.ChromeClientConfig{ID: id}
-	switch tr := l.topo.Signaling.Transport; tr {
-	case TransportWS:
-		cfg.Signaling = browsers.SignalingConfig{Kind: browsers.SignalingWS, URL: l.SignalingURL()}
-	case TransportSSE:
-		cfg.Signaling = browsers.SignalingConfig{Kind: browsers.SignalingSSE, URL: l.SignalingURL()}
-	default:
-		c, err := l.Client(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Signaling = browsers.SignalingConfig{Kind: browsers.SignalingBridge}
-		cfg.Bridge = c
-	}
-	page, err := l.pageServer()
-	if err != nil {
+	if cfg.Signaling, cfg.Bridge, err = l.chromeSignaling(ctx, id); err != nil {
 		return nil, err
 	}
-	tab, err := l.browser.NewTab(ctx)
+	page, tab, err := l.chromeTab(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("lab: a tab for the signaling client %q: %w", id, err)
+		return nil, err
 	}
 	cc, err := browsers.NewChromeClient(ctx, tab, page.URL(), cfg)
 	if err != nil {
@@ -256,28 +228,39 @@ func (l *Lab) SignalingClient(ctx context.Context, endpoint, id string) (Signali
 		_ = tab.Close()
 		return nil, ErrClosed
 	}
-	l.watchChromeClient(id, cc)
+	l.watchClientHistory("signaling:"+id+" (chrome)", cc.EventHistory)
 	// Newest first at Close: the client closes, then its tab goes.
 	l.closers = append(l.closers, tab.Close, cc.Close)
 	return cc, nil
 }
 
-// watchChromeClient puts a ChromeClient's states on the timeline, as
-// watchClient does a Go client's; l.mu is held.
-func (l *Lab) watchChromeClient(id string, c *browsers.ChromeClient) {
-	l.watchLocked(func() []Entry {
-		h := c.EventHistory()
-		out := make([]Entry, len(h))
-		for i, ev := range h {
-			d := ""
-			if ev.Type == signaling.EventState {
-				d = ev.State.String()
-			}
-			if ev.Err != nil {
-				d += " (" + ev.Err.Error() + ")"
-			}
-			out[i] = Entry{At: ev.At.Sub(l.start), Source: "signaling:" + id + " (chrome)", Kind: string(ev.Type), Detail: d}
-		}
-		return out
-	})
+// chromeSignaling is how a Chrome tab of id reaches signaling: the page's
+// own client for ws and sse, the lab's client of id bridged into the page
+// for the in-memory transports.
+func (l *Lab) chromeSignaling(ctx context.Context, id string) (browsers.SignalingConfig, *signaling.Client, error) {
+	switch l.topo.Signaling.Transport {
+	case TransportWS:
+		return browsers.SignalingConfig{Kind: browsers.SignalingWS, URL: l.SignalingURL()}, nil, nil
+	case TransportSSE:
+		return browsers.SignalingConfig{Kind: browsers.SignalingSSE, URL: l.SignalingURL()}, nil, nil
+	}
+	c, err := l.Client(ctx, id)
+	if err != nil {
+		return browsers.SignalingConfig{}, nil, err
+	}
+	return browsers.SignalingConfig{Kind: browsers.SignalingBridge}, c, nil
+}
+
+// chromeTab opens a tab for id in the lab's browser, and the page server
+// it loads the page from.
+func (l *Lab) chromeTab(ctx context.Context, id string) (*browsers.PageServer, *browsers.Tab, error) {
+	page, err := l.pageServer()
+	if err != nil {
+		return nil, nil, err
+	}
+	tab, err := l.browser.NewTab(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lab: a tab for %q: %w", id, err)
+	}
+	return page, tab, nil
 }

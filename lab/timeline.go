@@ -58,8 +58,14 @@ func (l *Lab) watchPeer(p peer.Endpoint) {
 }
 
 func (l *Lab) watchClient(id string, c *signaling.Client) {
+	l.watchClientHistory("signaling:"+id, c.EventHistory)
+}
+
+// watchClientHistory puts a signaling client's states on the timeline
+// under source; l.mu is held.
+func (l *Lab) watchClientHistory(source string, history func() []signaling.ClientEvent) {
 	l.watchLocked(func() []Entry {
-		h := c.EventHistory()
+		h := history()
 		out := make([]Entry, len(h))
 		for i, ev := range h {
 			d := ""
@@ -69,7 +75,7 @@ func (l *Lab) watchClient(id string, c *signaling.Client) {
 			if ev.Err != nil {
 				d += " (" + ev.Err.Error() + ")"
 			}
-			out[i] = Entry{At: ev.At.Sub(l.start), Source: "signaling:" + id, Kind: string(ev.Type), Detail: d}
+			out[i] = Entry{At: ev.At.Sub(l.start), Source: source, Kind: string(ev.Type), Detail: d}
 		}
 		return out
 	})
