@@ -34,13 +34,7 @@ var _ = Describe("a browser killed mid-spec", Ordered, Label("chrome", "go-chrom
 
 	It("fails that spec's Chrome calls at once, and its lab still closes", func() {
 		runLab(labCase{Family: "chrome", Pair: "go-chrome", Profile: "browser killed"}, hygieneTopo(), func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
-			a, b, err := l.Connect(ctx, "alice", "bob")
-			Expect(err).NotTo(HaveOccurred())
-			out, err := a.CreateDataChannel(ctx, "x", peer.ChannelOptions{})
-			Expect(err).NotTo(HaveOccurred())
-			in, err := b.AcceptDataChannel(ctx, "x")
-			Expect(err).NotTo(HaveOccurred())
-			echoOnce(ctx, out, in, "before")
+			_, b, _, in := openPair(ctx, l, "x")
 
 			br, err := suiteBrowser()
 			Expect(err).NotTo(HaveOccurred())
@@ -63,12 +57,7 @@ var _ = Describe("a browser killed mid-spec", Ordered, Label("chrome", "go-chrom
 	It("leaves nothing of the killed browser, and the next spec runs on a fresh one", func() {
 		Expect(killed).NotTo(BeNil(), "the previous spec did not run")
 		runLab(labCase{Family: "chrome", Pair: "go-chrome", Profile: "after a browser kill"}, hygieneTopo(), func(ctx context.Context, l *lab.Lab, _ *caseRecord) {
-			a, b, err := l.Connect(ctx, "alice", "bob")
-			Expect(err).NotTo(HaveOccurred())
-			out, err := a.CreateDataChannel(ctx, "x", peer.ChannelOptions{})
-			Expect(err).NotTo(HaveOccurred())
-			in, err := b.AcceptDataChannel(ctx, "x")
-			Expect(err).NotTo(HaveOccurred())
+			_, _, out, in := openPair(ctx, l, "x")
 			echoOnce(ctx, in, out, "after")
 		})
 		br, err := suiteBrowser()

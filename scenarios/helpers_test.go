@@ -33,6 +33,20 @@ func echoOnce(ctx context.Context, out, in peer.Channel, msg string) {
 	expectMessage(ctx, in, msg)
 }
 
+// openPair connects alice and bob (of their endpoints' kinds), opens a
+// channel alice -> bob with label and checks a message crosses.
+func openPair(ctx context.Context, l *lab.Lab, label string) (a, b peer.Endpoint, out, in peer.Channel) {
+	GinkgoHelper()
+	a, b, err := l.Connect(ctx, "alice", "bob")
+	Expect(err).NotTo(HaveOccurred())
+	out, err = a.CreateDataChannel(ctx, label, peer.ChannelOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	in, err = b.AcceptDataChannel(ctx, label)
+	Expect(err).NotTo(HaveOccurred())
+	echoOnce(ctx, out, in, "up")
+	return a, b, out, in
+}
+
 // openAtOnce runs the calls concurrently and returns their channels.
 func openAtOnce(ctx context.Context, calls ...func() (peer.Channel, error)) []peer.Channel {
 	GinkgoHelper()
