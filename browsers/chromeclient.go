@@ -160,11 +160,11 @@ func NewChromeClient(ctx context.Context, tab *Tab, pageURL string, cfg ChromeCl
 		}
 		return nil, fmt.Errorf("browsers: chrome client %s: listening to the tab: %w", cfg.ID, err)
 	}
-	c.spawn(c.eventLoop)
+	c.wg.Go(c.eventLoop)
 	if cfg.Signaling.Kind == SignalingBridge {
 		c.sub = cfg.Bridge.Subscribe(signaling.Filter{})
-		c.spawn(c.bridgeOut)
-		c.spawn(c.bridgeIn)
+		c.wg.Go(c.bridgeOut)
+		c.wg.Go(c.bridgeIn)
 	}
 	if err := c.boot(ctx, pageURL); err != nil {
 		return nil, errors.Join(err, c.Close())
@@ -224,18 +224,10 @@ func deadlineOf(ctx context.Context) time.Time {
 	return dl
 }
 
-// runCtx is a chromedp context of the tab that ends with ctx, the
-// client's Close, or ctx's deadline.
+// runCtx is a chromedp context of the tab that ends with ctx (its
+// deadline included) or at Close.
 func (c *ChromeClient) runCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	rctx, cancel := context.WithCancel(c.ctx)
-	if dl, ok := ctx.Deadline(); ok {
-		var c2 context.CancelFunc
-		rctx, c2 = context.WithDeadline(rctx, dl)
-		prev := cancel
-		cancel = func() { c2(); prev() }
-	}
-	stop := context.AfterFunc(ctx, cancel)
-	return rctx, func() { stop(); cancel() }
+	return within(c.ctx, ctx)
 }
 
 // clientCodes are the page's error codes as signaling's errors.
@@ -266,14 +258,6 @@ func (c *ChromeClient) call(ctx context.Context, out any, fn string, args ...any
 		err = codedErr(err, clientCodes)
 	}
 	return fmt.Errorf("browsers: chrome client %s: netlab.%s: %w", c.cfg.ID, fn, err)
-}
-
-func (c *ChromeClient) spawn(f func()) {
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		f()
-	}()
 }
 
 func (c *ChromeClient) log(s string, err error) {

@@ -238,11 +238,11 @@ func NewChromePeer(ctx context.Context, tab *Tab, pageURL string, cfg ChromeConf
 		cancel()
 		return nil, fmt.Errorf("browsers: chrome peer %s: listening to the tab: %w", cfg.ID, err)
 	}
-	p.spawn(p.eventLoop)
+	p.wg.Go(p.eventLoop)
 	if cfg.Signaling.Kind == SignalingBridge {
 		p.sub = cfg.Bridge.Subscribe(signaling.Filter{})
-		p.spawn(p.bridgeOut)
-		p.spawn(p.bridgeIn)
+		p.wg.Go(p.bridgeOut)
+		p.wg.Go(p.bridgeIn)
 	}
 	if err := p.boot(ctx, pageURL); err != nil {
 		return nil, errors.Join(err, p.Close())
@@ -281,18 +281,10 @@ func (p *ChromePeer) boot(ctx context.Context, pageURL string) error {
 	return nil
 }
 
-// runCtx is a chromedp context of the tab that ends with ctx, the
-// peer's Close, or ctx's deadline.
+// runCtx is a chromedp context of the tab that ends with ctx (its
+// deadline included) or at Close.
 func (p *ChromePeer) runCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	rctx, cancel := context.WithCancel(p.ctx)
-	if dl, ok := ctx.Deadline(); ok {
-		var c2 context.CancelFunc
-		rctx, c2 = context.WithDeadline(rctx, dl)
-		prev := cancel
-		cancel = func() { c2(); prev() }
-	}
-	stop := context.AfterFunc(ctx, cancel)
-	return rctx, func() { stop(); cancel() }
+	return within(p.ctx, ctx)
 }
 
 // peerCodes are the page's error codes as peer's errors.
@@ -550,14 +542,6 @@ func (p *ChromePeer) publish(e peer.Event) {
 		e.At = time.Now()
 	}
 	p.events.Publish(e)
-}
-
-func (p *ChromePeer) spawn(f func()) {
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		f()
-	}()
 }
 
 // outItem is a message for bridgeOut to send, or (done set) a marker it

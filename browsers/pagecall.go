@@ -39,6 +39,21 @@ func codedErr(err error, codes map[string]error) error {
 	return fmt.Errorf("%w: page: %s", sentinel, m[2])
 }
 
+// within is a context of base (a tab's chromedp context) that also ends
+// with ctx and at ctx's deadline: chromedp runs actions on base's target,
+// and the caller's ctx bounds them.
+func within(base, ctx context.Context) (context.Context, context.CancelFunc) {
+	rctx, cancel := context.WithCancel(base)
+	if dl, ok := ctx.Deadline(); ok {
+		var c2 context.CancelFunc
+		rctx, c2 = context.WithDeadline(rctx, dl)
+		prev := cancel
+		cancel = func() { c2(); prev() }
+	}
+	stop := context.AfterFunc(ctx, cancel)
+	return rctx, func() { stop(); cancel() }
+}
+
 // pageCall runs netlab.fn(args...) in the tab of rctx, awaits its promise
 // and decodes the result into out (nil: ignored). The error is chromedp's
 // or the decoder's, unmapped: callers name their own closed states and
