@@ -79,6 +79,14 @@ func (l *Lab) Endpoint(ctx context.Context, s PeerSpec) (peer.Endpoint, error) {
 	return cp, nil
 }
 
+// Chromes returns the Chrome peers made so far, in creation order: a
+// spec reads their console, exceptions, stats and screenshots.
+func (l *Lab) Chromes() []*browsers.ChromePeer {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*browsers.ChromePeer(nil), l.chromes...)
+}
+
 // Connect makes two peers talking to each other, a on endpoint ea and b on
 // eb, of their endpoints' kinds, with ids ea and eb (or the given ids). A
 // Go peer facing a Chrome tab is made the DTLS client.

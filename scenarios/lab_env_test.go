@@ -95,6 +95,15 @@ func runLab(c labCase, topo lab.Topology, body func(ctx context.Context, l *lab.
 	}()
 	res = labspec.Run(suiteT, topo, clock, c.Timeout, func(ctx context.Context, l *lab.Lab) {
 		defer func() { timeline, ledgers = l.Timeline(), l.Ledgers() }()
+		// Before the lab closes its tabs; after a failure too (a Gomega
+		// failure panics through here, and goes on once reported).
+		defer func() {
+			r := recover()
+			reportChromes(l, r != nil)
+			if r != nil {
+				panic(r)
+			}
+		}()
 		body(ctx, l, rec)
 	}, labOptions(topo)...)
 	return res
