@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/pion/webrtc/v4"
@@ -199,6 +201,7 @@ type ChromePeer struct {
 
 	mu        sync.Mutex
 	closed    bool              // guarded by mu
+	crashed   bool              // guarded by mu: Crash was called; the page answers nothing
 	inbox     map[uint16]*inbox // guarded by mu: messages per channel id
 	processed int64             // guarded by mu: seq of the last page event handled
 	progress  chan struct{}     // guarded by mu: closed and replaced when processed moves
@@ -833,6 +836,27 @@ func (p *ChromePeer) Kill() {
 	_ = p.shutdown(true)
 }
 
+// Crash crashes the tab's renderer (CDP Page.crash): the page dies without
+// a word, sending nothing more, as a crashed or frozen tab does. Kill, by
+// contrast, lets Chrome close the association on its way out. Close still
+// tidies up afterwards.
+func (p *ChromePeer) Crash() {
+	p.mu.Lock()
+	p.crashed = true
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(p.ctx, crashWait)
+	defer cancel()
+	rctx, rcancel := p.runCtx(ctx)
+	defer rcancel()
+	_, _ = chromedp.Run(rctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, page.Crash, cdp.Empty{})
+		return err // none comes: the renderer is gone
+	}))
+}
+
+// crashWait bounds Crash: Page.crash never answers.
+const crashWait = time.Second
+
 func (p *ChromePeer) shutdown(kill bool) error {
 	var err error
 	p.closeOnce.Do(func() {
@@ -843,15 +867,21 @@ func (p *ChromePeer) shutdown(kill bool) error {
 		if kill {
 			fn = "kill"
 		}
-		// A tab whose browser died has nothing left to close: that is
-		// the browser's failure (the suite reports it), not Close's.
-		if cerr := p.call(ctx, &seq, fn); cerr != nil && !errors.Is(cerr, peer.ErrClosed) && p.tab.Context().Err() == nil {
-			err = cerr
+		p.mu.Lock()
+		crashed := p.crashed
+		p.mu.Unlock()
+		// A tab whose browser died, or whose page was crashed on
+		// purpose, has nothing left to close: the first is the
+		// browser's failure (the suite reports it), not Close's.
+		if !crashed {
+			if cerr := p.call(ctx, &seq, fn); cerr != nil && !errors.Is(cerr, peer.ErrClosed) && p.tab.Context().Err() == nil {
+				err = cerr
+			}
 		}
 		p.mu.Lock()
 		p.closed = true
 		p.mu.Unlock()
-		if p.cfg.Signaling.Kind == SignalingBridge && err == nil && !kill {
+		if p.cfg.Signaling.Kind == SignalingBridge && err == nil && !kill && !crashed {
 			// The bye went out as signal-out before close resolved: send
 			// it before the bridge stops.
 			p.drainBridge(ctx, seq)
