@@ -177,16 +177,8 @@ func (c *ChromeClient) boot(ctx context.Context, pageURL string) error {
 	defer cancel()
 	rctx, rcancel := c.runCtx(ctx)
 	defer rcancel()
-	if _, err := chromedp.Call(rctx, runtime.AddBinding, runtime.AddBindingParams{Name: bindingName}); err != nil {
-		return fmt.Errorf("browsers: chrome client %s: adding the binding: %w", c.cfg.ID, err)
-	}
-	if err := chromedp.Do(rctx, chromedp.Navigate(pageURL)); err != nil {
-		return fmt.Errorf("browsers: chrome client %s: loading %s: %w", c.cfg.ID, pageURL, err)
-	}
-	select {
-	case <-c.loaded:
-	case <-ctx.Done():
-		return fmt.Errorf("browsers: chrome client %s: the page at %s never reported page-load: %w", c.cfg.ID, pageURL, ctx.Err())
+	if err := loadPage(ctx, rctx, pageURL, c.loaded); err != nil {
+		return fmt.Errorf("browsers: chrome client %s: %w", c.cfg.ID, err)
 	}
 	timeout := time.Until(deadlineOf(ctx))
 	start := map[string]any{

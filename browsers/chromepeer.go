@@ -258,9 +258,6 @@ func (p *ChromePeer) boot(ctx context.Context, pageURL string) error {
 	defer cancel()
 	rctx, rcancel := p.runCtx(ctx)
 	defer rcancel()
-	if _, err := chromedp.Call(rctx, runtime.AddBinding, runtime.AddBindingParams{Name: bindingName}); err != nil {
-		return fmt.Errorf("browsers: chrome peer %s: adding the binding: %w", p.cfg.ID, err)
-	}
 	url := pageURL
 	if p.cfg.Version != "" {
 		sep := "?"
@@ -269,13 +266,8 @@ func (p *ChromePeer) boot(ctx context.Context, pageURL string) error {
 		}
 		url += sep + "version=" + p.cfg.Version
 	}
-	if err := chromedp.Do(rctx, chromedp.Navigate(url)); err != nil {
-		return fmt.Errorf("browsers: chrome peer %s: loading %s: %w", p.cfg.ID, url, err)
-	}
-	select {
-	case <-p.loaded:
-	case <-ctx.Done():
-		return fmt.Errorf("browsers: chrome peer %s: the page at %s never reported page-load: %w", p.cfg.ID, url, ctx.Err())
+	if err := loadPage(ctx, rctx, url, p.loaded); err != nil {
+		return fmt.Errorf("browsers: chrome peer %s: %w", p.cfg.ID, err)
 	}
 	if err := p.call(ctx, nil, "start", p.cfg.startConfig()); err != nil {
 		return fmt.Errorf("browsers: chrome peer %s: netlab.start: %w", p.cfg.ID, err)

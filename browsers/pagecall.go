@@ -80,6 +80,24 @@ func pageCall(rctx context.Context, out any, fn string, args ...any) error {
 	return nil
 }
 
+// loadPage adds the event binding to the tab of rctx, loads url and waits
+// (within ctx) for the page's page-load event, which closes loaded. The
+// binding comes first so that no event of the page is missed.
+func loadPage(ctx, rctx context.Context, url string, loaded <-chan struct{}) error {
+	if _, err := chromedp.Call(rctx, runtime.AddBinding, runtime.AddBindingParams{Name: bindingName}); err != nil {
+		return fmt.Errorf("adding the binding: %w", err)
+	}
+	if err := chromedp.Do(rctx, chromedp.Navigate(url)); err != nil {
+		return fmt.Errorf("loading %s: %w", url, err)
+	}
+	select {
+	case <-loaded:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("the page at %s never reported page-load: %w", url, ctx.Err())
+	}
+}
+
 // queueEvents is a tab listener (it runs on the tab's read loop, so it only
 // queues): the page's binding calls, console messages and exceptions go
 // to raw.
