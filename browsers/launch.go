@@ -94,6 +94,7 @@ type Config struct {
 type Browser struct {
 	remote bool   // read-only
 	pid    int    // read-only; 0 for remote
+	failed bool   // read-only; the start failed (Close kills, no graceful close)
 	dir    string // read-only; "" for remote
 
 	allocCancel context.CancelFunc // read-only; cancels the allocator and waits for it
@@ -143,6 +144,9 @@ func Launch(ctx context.Context, cfg Config) (*Browser, error) {
 		return nil, fmt.Errorf("browsers: user data dir: %w", err)
 	}
 	release := acquireReaper()
+	// The command, to know its process even when the start fails (the
+	// allocation runs in b.start's call, on this goroutine).
+	var started *exec.Cmd
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(execPath),
 		chromedp.UserDataDir(dir),
@@ -151,6 +155,7 @@ func Launch(ctx context.Context, cfg Config) (*Browser, error) {
 				cmd.SysProcAttr = new(syscall.SysProcAttr)
 			}
 			setProcAttr(cmd.SysProcAttr)
+			started = cmd
 		}),
 	}
 	// The crash handler's database lives under $XDG_CONFIG_HOME/chromium
@@ -164,6 +169,12 @@ func Launch(ctx context.Context, cfg Config) (*Browser, error) {
 	b.ctx, b.cancel = newContext(allocCtx, browserLogs()...)
 	if err := b.start(ctx); err != nil {
 		err = fmt.Errorf("browsers: launching %s: %w", execPath, err)
+		if started != nil && started.Process != nil {
+			// A start cut short (canceled, bad flags) still forked: as
+			// PID 1 its orphans are ours to reap (Close unwatches).
+			b.pid, b.failed = started.Process.Pid, true
+			watchGroup(b.pid, dir)
+		}
 		return nil, errors.Join(err, b.Close())
 	}
 	if p := chromedp.FromContext(b.ctx).Browser.Process(); p != nil {
@@ -359,7 +370,7 @@ func (b *Browser) close() error {
 	for _, t := range tabs {
 		errs = append(errs, t.Close())
 	}
-	if !b.remote && b.pid != 0 && !b.lost() {
+	if !b.remote && b.pid != 0 && !b.failed && !b.lost() {
 		// Browser.close: Chrome stops its children itself. Its error only
 		// means we kill below.
 		gctx, cancel := context.WithTimeout(b.ctx, gracefulClose)

@@ -434,6 +434,9 @@ func startRemoteChromium(t *testing.T) (string, *exec.Cmd, string) {
 		"--user-data-dir="+dir, "about:blank")
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	setProcAttr(cmd.SysProcAttr)
+	// As Launch does: the crash handler then names dir (Leftovers, the
+	// reaper) and nothing lands in $HOME.
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "xdg-config"), "XDG_CACHE_HOME="+filepath.Join(dir, "xdg-cache"))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -441,6 +444,8 @@ func startRemoteChromium(t *testing.T) (string, *exec.Cmd, string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// As PID 1 its orphans are ours to reap, as Launch's are.
+	release := acquireReaper()
 	urlc := make(chan string, 1)
 	drained := make(chan struct{})
 	go func() {
@@ -456,9 +461,16 @@ func startRemoteChromium(t *testing.T) (string, *exec.Cmd, string) {
 	t.Cleanup(func() {
 		stopRemoteChromium(t, cmd, dir)
 		<-drained
+		if err := unwatchGroup(cmd.Process.Pid, leftoverLimit); err != nil {
+			t.Error(err)
+		}
+		release()
 	})
 	select {
 	case u := <-urlc:
+		// Up: its crash handler, in a session of its own, is known by
+		// the dir it names (as Launch does).
+		watchGroup(cmd.Process.Pid, dir)
 		return u, cmd, dir
 	case <-time.After(20 * time.Second):
 		t.Fatal("no DevTools URL on chromium's stderr within 20 s")

@@ -12,12 +12,18 @@ import (
 )
 
 // TestMain fails the run when a test leaves a goroutine, a user data dir of
-// this process ($TMPDIR/netlab-chrome-<pid>-*) or a process naming one.
+// this process ($TMPDIR/netlab-chrome-<pid>-*), a process naming one, or
+// (as PID 1) a zombie.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if code == 0 {
 		if err := browserLeaks(); err != nil {
 			fmt.Fprintln(os.Stderr, "browsers: leak:", err)
+			code = 1
+		}
+		// As PID 1 (make test's namespace) every orphan was ours to reap.
+		if z := Zombies(); os.Getpid() == 1 && len(z) > 0 {
+			fmt.Fprintln(os.Stderr, "browsers: zombies left, as PID 1:", z)
 			code = 1
 		}
 		if err := goleak.Find(); err != nil {

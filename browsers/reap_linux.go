@@ -28,6 +28,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -253,4 +254,22 @@ func readStat(pid int) (procStat, bool) {
 		return procStat{}, false
 	}
 	return procStat{pid: pid, ppid: ppid, pgrp: pgrp, state: f[0][0], start: start}, true
+}
+
+// Zombies lists this process's children in state Z ("pid:comm"): none
+// should outlive a closed browser when the process is PID 1 and reaps.
+func Zombies() []string {
+	entries, _ := os.ReadDir("/proc")
+	var z []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, ok := readStat(pid); ok && st.ppid == os.Getpid() && st.state == 'Z' {
+			comm, _ := os.ReadFile("/proc/" + e.Name() + "/comm")
+			z = append(z, e.Name()+":"+strings.TrimSpace(string(comm)))
+		}
+	}
+	return z
 }

@@ -60,6 +60,13 @@ func TestScenarios(t *testing.T) {
 			t.Errorf("browser processes left after the suite: %v (%v)", pids, err)
 		}
 	}
+	// As PID 1 (a container's init, or make test's namespace) the
+	// orphans of every browser were ours to reap.
+	if os.Getpid() == 1 {
+		if z := browsers.Zombies(); len(z) > 0 {
+			t.Errorf("zombie processes left after the suite, running as PID 1: %v", z)
+		}
+	}
 }
 
 // caseData is what a spec records for the run report (through a Ginkgo
