@@ -3,9 +3,6 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -62,57 +59,14 @@ import (
 // seconds of wall time.
 const glcRounds = 3
 
-// glcOpWait bounds an operation a failed collision leaves without an
-// answer: two signaling hops (under 100 ms each), a link round trip, and
-// the tab's getUserMedia and offer (a few hundred ms measured); shorter
-// than go-go's 5 s, as every failed round waits it out in real time.
-const glcOpWait = 3 * time.Second
-
 // glcPreset is the links of every cell: glare is about signaling; the
 // lossy link checks that a collision resolves under retransmissions too.
 const glcPreset = "wifi-lossy"
-
-// glcPair is who sits where: alice is polite (the lower id).
-type glcPair struct {
-	name       string
-	alice, bob peer.Kind
-	label      string // the pair label of the record
-}
 
 var glcPairs = []glcPair{
 	{"alice Go (polite), bob Chrome", peer.KindGo, peer.KindChrome, "go-chrome"},
 	{"alice Chrome (polite), bob Go", peer.KindChrome, peer.KindGo, "go-chrome"},
 	{"alice Chrome (polite), bob Chrome", peer.KindChrome, peer.KindChrome, "chrome-chrome"},
-}
-
-// glcOutcome is what a renegotiation collision is expected to end in.
-type glcOutcome string
-
-const (
-	glcWorks glcOutcome = "works"
-	// glcWedged: a polite pion cannot roll back (peer/doc.go).
-	glcWedged glcOutcome = "wedged: pion cannot roll back"
-	// glcExtmap: a polite Chrome that rolled back an offer keeps its
-	// header-extension ids (Chromium 156).
-	glcExtmap glcOutcome = "Chrome: RTP extension ID reassignment not supported"
-)
-
-// glcChromeExtmapError is the error a polite Chrome's setRemoteDescription
-// raises in the glcExtmap case.
-const glcChromeExtmapError = "RTP extension ID reassignment not supported"
-
-// glcRenegotiation is the expected end of a collision of alice adding
-// mine and bob adding theirs under g, given who is polite (alice).
-func glcRenegotiation(p glcPair, g peer.GlareStrategy, mine, theirs peer.MediaKind) glcOutcome {
-	switch {
-	case g != peer.GlarePerfect:
-		return glcWorks
-	case p.alice == peer.KindGo:
-		return glcWedged
-	case p.bob == peer.KindChrome && mine != theirs:
-		return glcExtmap
-	}
-	return glcWorks
 }
 
 func glcTopo(p glcPair, g peer.GlareStrategy) lab.Topology {
@@ -130,32 +84,6 @@ func glcTopo(p glcPair, g peer.GlareStrategy) lab.Topology {
 		Signaling: lab.SignalingConfig{Transport: lab.TransportDelayed},
 		Peer:      peer.Config{Glare: g, SCTPRTOMax: gllSCTPRTOMax},
 	}
-}
-
-// glcRound runs one round on a fresh pair alice-NN / bob-NN (of the
-// endpoints' kinds), like gllRound.
-func glcRound(ctx context.Context, l *lab.Lab, round int, body func(ctx context.Context, a, b peer.Endpoint)) {
-	GinkgoHelper()
-	suffix := fmt.Sprintf("-%02d", round)
-	ctx, cancel := context.WithTimeout(ctx, gllRoundWait)
-	defer cancel()
-	a, b, err := l.Connect(ctx, "alice", "bob", "alice"+suffix, "bob"+suffix)
-	Expect(err).NotTo(HaveOccurred())
-	done := false
-	defer func() {
-		if done {
-			return
-		}
-		for _, e := range l.Timeline() {
-			if strings.HasSuffix(e.Source, suffix) {
-				fmt.Fprintln(GinkgoWriter, e)
-			}
-		}
-	}()
-	body(ctx, a, b)
-	Expect(a.Close()).To(Succeed())
-	Expect(b.Close()).To(Succeed())
-	done = true
 }
 
 // glcResolutions checks that every glare event of a perfect-negotiation
@@ -191,31 +119,8 @@ var _ = Describe("glare with Chrome", Label("glare", "delayed"), func() {
 			c := labCase{Family: "glare", Pair: p.label, Profile: glcPreset + ", " + p.name, Timeout: glcRounds * gllRoundWait}
 			runLab(c, glcTopo(p, g), func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
 				for round := range glcRounds {
-					glcRound(ctx, l, round, func(ctx context.Context, a, b peer.Endpoint) {
-						var fromA, fromB peer.Channel
-						errs := gllTogether(ctx,
-							func() (err error) {
-								fromA, err = a.CreateDataChannel(ctx, "from-alice", peer.ChannelOptions{})
-								return err
-							},
-							func() (err error) {
-								fromB, err = b.CreateDataChannel(ctx, "from-bob", peer.ChannelOptions{})
-								return err
-							},
-						)
-						Expect(errs).To(HaveEach(Succeed()), "round %d", round)
-						atB, err := b.AcceptDataChannel(ctx, "from-alice")
-						Expect(err).NotTo(HaveOccurred())
-						atA, err := a.AcceptDataChannel(ctx, "from-bob")
-						Expect(err).NotTo(HaveOccurred())
-						echoOnce(ctx, fromA, atB, "a")
-						echoOnce(ctx, atB, fromA, "a, back")
-						echoOnce(ctx, fromB, atA, "b")
-						echoOnce(ctx, atA, fromB, "b, back")
-						want := map[string]int{"from-alice": 1, "from-bob": 1}
-						Expect(opens(a)).To(Equal(want), "round %d: alice's channel opens", round)
-						Expect(opens(b)).To(Equal(want), "round %d: bob's channel opens", round)
-						ga, gb := gllGlares(a), gllGlares(b)
+					gllRound(ctx, l, round, func(ctx context.Context, a, b peer.Endpoint) {
+						ga, gb := glareChannels(ctx, round, a, b)
 						if len(ga)+len(gb) > 0 {
 							crossed++
 						}
@@ -248,7 +153,7 @@ var _ = Describe("glare with Chrome", Label("glare", "delayed"), func() {
 				Profile: fmt.Sprintf("%s, renegotiation %s+%s, %s", glcPreset, mine, theirs, p.name)}
 			runLab(c, glcTopo(p, g), func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
 				for round := range glcRounds {
-					glcRound(ctx, l, round, func(ctx context.Context, a, b peer.Endpoint) {
+					gllRound(ctx, l, round, func(ctx context.Context, a, b peer.Endpoint) {
 						if glcCollide(ctx, round, a, b, g, mine, theirs, want) {
 							collisions++
 							if want != glcWorks {
@@ -284,97 +189,4 @@ func glcMediaEntries() []TableEntry {
 	// section's ids are the ones the peer offers anyway.
 	cc := glcPairs[2]
 	return append(out, Entry(fmt.Sprintf("%s, %s, audio+audio", cc.name, peer.GlarePerfect), Label(cc.label), cc, peer.GlarePerfect, peer.Audio, peer.Audio))
-}
-
-// glcCollide runs one renegotiation collision on a connected pair: alice
-// adds mine, bob adds theirs, at one instant. It checks the round ended
-// as want says (when the offers crossed) and reports whether they did.
-func glcCollide(ctx context.Context, round int, a, b peer.Endpoint, g peer.GlareStrategy, mine, theirs peer.MediaKind, want glcOutcome) bool {
-	GinkgoHelper()
-	// The first exchange, uncontested.
-	out, err := a.CreateDataChannel(ctx, "app", peer.ChannelOptions{})
-	Expect(err).NotTo(HaveOccurred())
-	in, err := b.AcceptDataChannel(ctx, "app")
-	Expect(err).NotTo(HaveOccurred())
-	echoOnce(ctx, out, in, "connected")
-	Expect(append(gllGlares(a), gllGlares(b)...)).To(BeEmpty(), "round %d: glare before the collision", round)
-
-	start := time.Now()
-	opCtx, cancel := context.WithTimeout(ctx, glcOpWait)
-	errs := gllTogether(ctx,
-		func() error { return a.AddMedia(opCtx, glcMedia(mine)) },
-		func() error { return b.AddMedia(opCtx, glcMedia(theirs)) },
-	)
-	cancel()
-	ga, gb := gllGlares(a), gllGlares(b)
-	// The offers crossed when the impolite side saw the polite side's
-	// offer while its own was out: most rounds under perfect negotiation
-	// (both leave at one instant, each message takes 0-100 ms).
-	collided := g == peer.GlarePerfect && slices.Contains(gb, "ignored the remote offer (impolite side)")
-	noTrack := func() {
-		_, ta := firstEvent(a, peer.EventTrack, start)
-		_, tb := firstEvent(b, peer.EventTrack, start)
-		Expect(ta || tb).To(BeFalse(), "round %d: a track arrived through a failed negotiation", round)
-	}
-	switch {
-	case collided && want == glcWedged:
-		// The documented wedge (peer/doc.go): pion, polite, cannot roll
-		// back; its AddMedia fails with ErrUnsupported, the impolite tab
-		// ignored its offer and waits for an answer that never comes,
-		// both stay in have-local-offer, no track arrives.
-		Expect(ga).To(ContainElement(ContainSubstring("cannot roll back")), "round %d: alice (pion, polite)", round)
-		Expect(errs[0]).To(MatchError(peer.ErrUnsupported), "round %d: the polite side's AddMedia", round)
-		Expect(errs[1]).To(MatchError(context.DeadlineExceeded), "round %d: the impolite side's AddMedia", round)
-		Expect(gllSignaling(ctx, a)).To(Equal("have-local-offer"), "round %d: alice", round)
-		Expect(gllSignaling(ctx, b)).To(Equal("have-local-offer"), "round %d: bob", round)
-		noTrack()
-		echoOnce(ctx, out, in, "wedged, still here")
-	case collided && want == glcExtmap:
-		// The polite tab rolled back and could not take the offer: its
-		// answer never comes, so both operations run out of time, and
-		// the impolite tab is left in have-local-offer.
-		Expect(ga).To(ContainElement("rolled back (polite side)"), "round %d: alice (Chrome, polite)", round)
-		Expect(glcErrors(a)).To(ContainElement(ContainSubstring(glcChromeExtmapError)), "round %d: alice's setRemoteDescription", round)
-		Expect(errs).To(HaveEach(MatchError(context.DeadlineExceeded)), "round %d: AddMedia", round)
-		Expect(gllSignaling(ctx, b)).To(Equal("have-local-offer"), "round %d: bob", round)
-		noTrack()
-		echoOnce(ctx, out, in, "failed, still here")
-	default:
-		// Both renegotiations go through: each side gets the other's
-		// track, media flows, signaling ends stable.
-		Expect(errs).To(HaveEach(Succeed()), "round %d", round)
-		waitEvent(ctx, a, peer.EventTrack, start)
-		waitEvent(ctx, b, peer.EventTrack, start)
-		expectMedia(ctx, a, 20)
-		expectMedia(ctx, b, 20)
-		Expect(gllSignaling(ctx, a)).To(Equal("stable"), "round %d: alice", round)
-		Expect(gllSignaling(ctx, b)).To(Equal("stable"), "round %d: bob", round)
-		switch {
-		case g == peer.GlareLock:
-			Expect(append(ga, gb...)).To(BeEmpty(), "round %d: offers crossed under the lock", round)
-		case collided:
-			// A polite Chrome rolled back and took the re-offer.
-			Expect(ga).To(ContainElement("rolled back (polite side)"), "round %d: alice (Chrome, polite)", round)
-		}
-	}
-	return collided
-}
-
-// glcMedia is the generated track of a kind.
-func glcMedia(k peer.MediaKind) peer.MediaSpec {
-	if k == peer.Video {
-		return peer.MediaSpec{Kind: peer.Video, Bitrate: 200_000}
-	}
-	return audio
-}
-
-// glcErrors lists ep's error event details.
-func glcErrors(ep peer.Endpoint) []string {
-	var out []string
-	for _, ev := range ep.EventHistory() {
-		if ev.Type == peer.EventError {
-			out = append(out, ev.Detail)
-		}
-	}
-	return out
 }

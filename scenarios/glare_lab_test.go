@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -38,11 +37,6 @@ var gllPresets = []string{"wifi-lossy", "3g"}
 
 var gllStrategies = []peer.GlareStrategy{peer.GlareLock, peer.GlarePerfect}
 
-// gllOpWait bounds an operation that the documented wedge leaves without
-// an answer: an answer takes two signaling hops (under 100 ms each) and a
-// round trip of the link, far below 5 s.
-const gllOpWait = 5 * time.Second
-
 // gllSCTPRTOMax is pion's own SCTP RTO cap, in place of the peer's 1 s
 // default. SCTP's INIT and COOKIE-ECHO get 8 retransmissions at most,
 // spaced by at most the RTO cap: with 1 s the association gives up about
@@ -74,78 +68,6 @@ func gllTopo(preset string, g peer.GlareStrategy) lab.Topology {
 	}
 }
 
-// gllTogether starts every call on its own goroutine, releases them at
-// one instant, and returns their errors in order.
-func gllTogether(ctx context.Context, calls ...func() error) []error {
-	GinkgoHelper()
-	type res struct {
-		i   int
-		err error
-	}
-	start := make(chan struct{})
-	out := make(chan res, len(calls))
-	for i, c := range calls {
-		go func() {
-			<-start
-			out <- res{i, c()}
-		}()
-	}
-	close(start)
-	errs := make([]error, len(calls))
-	for range calls {
-		var r res
-		Eventually(ctx, out).Should(Receive(&r))
-		errs[r.i] = r.err
-	}
-	return errs
-}
-
-// gllGlares lists ep's glare event details.
-func gllGlares(ep peer.Endpoint) []string {
-	var out []string
-	for _, ev := range ep.EventHistory() {
-		if ev.Type == peer.EventGlare {
-			out = append(out, ev.Detail)
-		}
-	}
-	return out
-}
-
-// gllSignaling is ep's current signaling state.
-func gllSignaling(ctx context.Context, ep peer.Endpoint) string {
-	GinkgoHelper()
-	st, err := ep.Stats(ctx)
-	Expect(err).NotTo(HaveOccurred())
-	return st.SignalingState
-}
-
-// gllRound runs one round on a fresh pair alice-NN / bob-NN of l: body
-// gets a context bounded to gllRoundWait. On a failure the round's part
-// of the timeline goes to the spec's output; both peers are closed.
-func gllRound(ctx context.Context, l *lab.Lab, round int, body func(ctx context.Context, a, b *peer.GoPeer)) {
-	GinkgoHelper()
-	suffix := fmt.Sprintf("-%02d", round)
-	a, b, err := l.Pair(ctx, "alice", "bob", "alice"+suffix, "bob"+suffix)
-	Expect(err).NotTo(HaveOccurred())
-	done := false
-	defer func() {
-		if done {
-			return
-		}
-		for _, e := range l.Timeline() {
-			if strings.HasSuffix(e.Source, suffix) {
-				fmt.Fprintln(GinkgoWriter, e)
-			}
-		}
-	}()
-	ctx, cancel := context.WithTimeout(ctx, gllRoundWait)
-	defer cancel()
-	body(ctx, a, b)
-	Expect(a.Close()).To(Succeed())
-	Expect(b.Close()).To(Succeed())
-	done = true
-}
-
 func gllEntries() []TableEntry {
 	var out []TableEntry
 	for _, p := range gllPresets {
@@ -162,31 +84,8 @@ var _ = Describe("glare (lab)", Label("glare", "go-go", "delayed"), func() {
 			var crossed, swaps int
 			runLab(labCase{Family: "glare", Profile: preset, Timeout: gllRounds * gllRoundWait}, gllTopo(preset, g), func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
 				for round := range gllRounds {
-					gllRound(ctx, l, round, func(ctx context.Context, a, b *peer.GoPeer) {
-						var fromA, fromB peer.Channel
-						errs := gllTogether(ctx,
-							func() (err error) {
-								fromA, err = a.CreateDataChannel(ctx, "from-alice", peer.ChannelOptions{})
-								return err
-							},
-							func() (err error) {
-								fromB, err = b.CreateDataChannel(ctx, "from-bob", peer.ChannelOptions{})
-								return err
-							},
-						)
-						Expect(errs).To(HaveEach(Succeed()), "round %d", round)
-						atB, err := b.AcceptDataChannel(ctx, "from-alice")
-						Expect(err).NotTo(HaveOccurred())
-						atA, err := a.AcceptDataChannel(ctx, "from-bob")
-						Expect(err).NotTo(HaveOccurred())
-						echoOnce(ctx, fromA, atB, "a")
-						echoOnce(ctx, atB, fromA, "a, back")
-						echoOnce(ctx, fromB, atA, "b")
-						echoOnce(ctx, atA, fromB, "b, back")
-						want := map[string]int{"from-alice": 1, "from-bob": 1}
-						Expect(opens(a)).To(Equal(want), "round %d: alice's channel opens", round)
-						Expect(opens(b)).To(Equal(want), "round %d: bob's channel opens", round)
-						ga, gb := gllGlares(a), gllGlares(b)
+					gllRound(ctx, l, round, func(ctx context.Context, a, b peer.Endpoint) {
+						ga, gb := glareChannels(ctx, round, a, b)
 						if len(ga)+len(gb) > 0 {
 							crossed++
 						}
@@ -201,8 +100,8 @@ var _ = Describe("glare (lab)", Label("glare", "go-go", "delayed"), func() {
 								Expect(d).To(Or(ContainSubstring("impolite side"), ContainSubstring("replacing the never-negotiated")),
 									"round %d: glare handled as %q", round, d)
 							}
-							Expect(b.Swaps()).To(BeZero(), "round %d: the impolite side replaced its pion peer", round)
-							swaps += a.Swaps()
+							Expect(b.(*peer.GoPeer).Swaps()).To(BeZero(), "round %d: the impolite side replaced its pion peer", round)
+							swaps += a.(*peer.GoPeer).Swaps()
 						}
 					})
 				}
@@ -228,7 +127,7 @@ var _ = Describe("glare (lab)", Label("glare", "go-go", "delayed"), func() {
 			var crossed int
 			runLab(labCase{Family: "glare", Profile: preset + ", prearranged", Timeout: gllRounds * gllRoundWait}, gllTopo(preset, g), func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
 				for round := range gllRounds {
-					gllRound(ctx, l, round, func(ctx context.Context, a, b *peer.GoPeer) {
+					gllRound(ctx, l, round, func(ctx context.Context, a, b peer.Endpoint) {
 						var atA, atB peer.Channel
 						errs := gllTogether(ctx,
 							func() (err error) { atA, err = a.CreateDataChannel(ctx, "prearranged", opts); return err },
@@ -263,69 +162,26 @@ var _ = Describe("glare (lab)", Label("glare", "go-go", "delayed"), func() {
 
 	DescribeTable(fmt.Sprintf("both sides add media at once on a connected pair, %d rounds", gllRounds),
 		func(preset string, g peer.GlareStrategy) {
-			var wedged int
+			want := glcRenegotiation(glcPair{alice: peer.KindGo, bob: peer.KindGo}, g, peer.Audio, peer.Video)
+			var collisions int
 			runLab(labCase{Family: "glare", Profile: preset + ", renegotiation", Timeout: gllRounds * gllRoundWait}, gllTopo(preset, g), func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
 				for round := range gllRounds {
-					gllRound(ctx, l, round, func(ctx context.Context, a, b *peer.GoPeer) {
-						// The first exchange, uncontested.
-						out, err := a.CreateDataChannel(ctx, "app", peer.ChannelOptions{})
-						Expect(err).NotTo(HaveOccurred())
-						in, err := b.AcceptDataChannel(ctx, "app")
-						Expect(err).NotTo(HaveOccurred())
-						echoOnce(ctx, out, in, "connected")
-
-						start := time.Now()
-						opCtx, cancel := context.WithTimeout(ctx, gllOpWait)
-						errs := gllTogether(ctx,
-							func() error { return a.AddMedia(opCtx, audio) },
-							func() error { return b.AddMedia(opCtx, peer.MediaSpec{Kind: peer.Video, Bitrate: 200_000}) },
-						)
-						cancel()
-						ga, gb := gllGlares(a), gllGlares(b)
-						collided := strings.Contains(strings.Join(ga, "\n"), "cannot roll back")
-						if g == peer.GlarePerfect && collided {
-							// The documented wedge (peer/doc.go): the polite
-							// side's AddMedia fails with ErrUnsupported, the
-							// impolite side ignored its offer and is left
-							// without an answer, both stay in have-local-offer,
-							// and no track arrives.
-							wedged++
-							Expect(errs[0]).To(MatchError(peer.ErrUnsupported), "round %d: the polite side's AddMedia", round)
-							Expect(errs[1]).To(MatchError(context.DeadlineExceeded), "round %d: the impolite side's AddMedia", round)
-							Expect(gb).To(ContainElement(ContainSubstring("ignored the remote offer")), "round %d", round)
-							Expect(gllSignaling(ctx, a)).To(Equal("have-local-offer"), "round %d: alice", round)
-							Expect(gllSignaling(ctx, b)).To(Equal("have-local-offer"), "round %d: bob", round)
-							_, ta := firstEvent(a, peer.EventTrack, start)
-							_, tb := firstEvent(b, peer.EventTrack, start)
-							Expect(ta || tb).To(BeFalse(), "round %d: a track arrived through a wedged negotiation", round)
-							// The media plane is untouched: the channel works.
-							echoOnce(ctx, out, in, "wedged, still here")
-						} else {
-							// Both renegotiations go through: each side gets the
-							// other's track, media flows, signaling ends stable.
-							Expect(errs).To(HaveEach(Succeed()), "round %d", round)
-							waitEvent(ctx, a, peer.EventTrack, start)
-							waitEvent(ctx, b, peer.EventTrack, start)
-							expectMedia(ctx, a, 20)
-							expectMedia(ctx, b, 20)
-							Expect(gllSignaling(ctx, a)).To(Equal("stable"), "round %d: alice", round)
-							Expect(gllSignaling(ctx, b)).To(Equal("stable"), "round %d: bob", round)
-							if g == peer.GlareLock {
-								Expect(append(ga, gb...)).To(BeEmpty(), "round %d: offers crossed under the lock", round)
-							}
+					gllRound(ctx, l, round, func(ctx context.Context, a, b peer.Endpoint) {
+						if glcCollide(ctx, round, a, b, g, peer.Audio, peer.Video, want) {
+							collisions++
 						}
 					})
 				}
 				rec.Metric("rounds", gllRounds)
-				rec.Metric("wedged", float64(wedged))
+				rec.Metric("wedged", float64(collisions)) // every collision wedges a polite pion
 			})
 			if g == peer.GlarePerfect {
 				// Both offers leave at one instant and signaling takes
 				// time: they cross every round, so the wedge is what this
 				// cell shows, every time.
-				Expect(wedged).To(Equal(gllRounds), "rounds wedged by a polite-side collision")
+				Expect(collisions).To(Equal(gllRounds), "rounds wedged by a polite-side collision")
 				AddReportEntry("known limitation", "GlarePerfect renegotiation glare: polite pion cannot roll back (ErrUnsupported, signaling wedged), "+
-					fmt.Sprintf("%d of %d rounds", wedged, gllRounds))
+					fmt.Sprintf("%d of %d rounds", collisions, gllRounds))
 			}
 		},
 		gllEntries(),
