@@ -16,6 +16,10 @@ import (
 // private and never route across LANs, except NATNone's, which is public.
 // Mappings never expire and hairpinning never arises (A and B have their own
 // public IPs).
+//
+// B can also be a relay-only endpoint (DirectToRelay): its one candidate
+// is its relayed address on a TURN server, which the model treats as one
+// more NAT (see newModelRelay).
 
 // Addresses: RFC 5737 public, RFC 1918 private, as in the lab, but chosen
 // here so that the model stands alone.
@@ -43,8 +47,10 @@ type modelMapping struct {
 
 // modelSide is one endpoint: its NAT's table and its ICE agent's state.
 type modelSide struct {
-	name    string // "A" or "B"
-	nat     NAT
+	name    string   // "A" or "B"
+	nat     NAT      // "" for a relay-only endpoint
+	relay   bool     // a relay-only endpoint: the NAT is its TURN allocation
+	filter  Behavior // a relay's filtering (newModelRelay)
 	host    modelAddr
 	public  string
 	next    int                         // next fresh external port
@@ -71,12 +77,52 @@ func newModelSide(name string, n NAT, lan, public string) *modelSide {
 	return s
 }
 
+// modelRelayIP is the TURN server's, and every relay's, address: another
+// public IP than STUN's and the endpoints', as in the lab.
+const modelRelayIP = "198.51.100.3"
+
+// newModelRelay is a relay-only endpoint (a browser on iceTransportPolicy
+// "relay"), seen as a NAT, RFC 8656 in RFC 4787 words:
+//   - mapping: endpoint-independent. Whatever it sends, to any peer, leaves
+//     the server from its one relayed transport address (section 2), the
+//     allocation, made before any check and having sent to nobody (the
+//     Allocate request goes to the server, not out of the relay). It is
+//     its only candidate, in place of a srflx, and there is no host
+//     candidate that routes.
+//   - filtering: address-dependent. The server relays inward only from
+//     peers the client holds a permission for, which the client installs
+//     for each peer address it sends to, and a permission is for "the IP
+//     address portion" only, ports ignored (section 9); pion/turn checks
+//     the IP only. filter is that, the one knob a test may turn.
+func newModelRelay(name string) *modelSide {
+	alloc := modelAddr{modelRelayIP, modelFirstPort}
+	return &modelSide{name: name, relay: true, filter: AddressDependent, public: modelRelayIP,
+		host: alloc, srflx: alloc, next: modelFirstPort + 1,
+		table:  map[modelAddr]*modelMapping{{}: {ext: alloc, sent: map[modelAddr]bool{}}},
+		remote: map[modelAddr]string{}, valid: map[modelAddr]bool{}}
+}
+
+// mapping and filtering are the side's RFC 4787 behaviours.
+func (s *modelSide) mapping() Behavior {
+	if s.relay {
+		return EndpointIndependent
+	}
+	return s.nat.Mapping()
+}
+
+func (s *modelSide) filtering() Behavior {
+	if s.relay {
+		return s.filter
+	}
+	return s.nat.Filtering()
+}
+
 // out sends from the socket to dst and returns the packet's external source.
 // The mapping is per socket (EIM), per remote IP (ADM) or per remote IP:port
 // (APDM), RFC 4787 section 4.1; a new one gets a fresh port.
 func (s *modelSide) out(dst modelAddr) modelAddr {
 	var key modelAddr // EIM: one mapping for every destination
-	switch s.nat.Mapping() {
+	switch s.mapping() {
 	case AddressDependent:
 		key = modelAddr{ip: dst.ip}
 	case AddressAndPortDependent:
@@ -109,7 +155,7 @@ func (s *modelSide) in(src, dst modelAddr) (ok bool, why string) {
 	if m == nil {
 		return false, fmt.Sprintf("%s's NAT has no mapping at %v", s.name, dst)
 	}
-	f := s.nat.Filtering()
+	f := s.filtering()
 	switch f {
 	case EndpointIndependent:
 		if s.nat == NATNone {
@@ -126,6 +172,13 @@ func (s *modelSide) in(src, dst modelAddr) (ok bool, why string) {
 		ok = m.sent[src]
 	}
 	unit := map[Behavior]string{AddressDependent: "IP", AddressAndPortDependent: "IP:port"}[f]
+	if s.relay {
+		verdict := "drops them: it holds no permission for that %s, never having sent to it"
+		if ok {
+			verdict = "admits them: it holds a permission for that %s, having sent to it"
+		}
+		return ok, fmt.Sprintf("%s's relay (%s filtering, RFC 8656 permissions) "+verdict, s.name, f, unit)
+	}
 	if ok {
 		return true, fmt.Sprintf("%s's %s filtering admits them, as the mapping at %s had sent to that %s",
 			s.name, f, s.describe(dst), unit)
@@ -137,6 +190,8 @@ func (s *modelSide) in(src, dst modelAddr) (ok bool, why string) {
 // describe names one of s's external addresses.
 func (s *modelSide) describe(a modelAddr) string {
 	switch {
+	case s.relay:
+		return s.name + "'s relayed address"
 	case s.nat == NATNone:
 		return s.name + "'s public host address"
 	case a == s.srflx:
@@ -173,19 +228,30 @@ type modelResult struct {
 // (a round stands for a check's retransmissions, RFC 8489 section 6.2.1)
 // until nothing changes.
 func runModel(a, b NAT) modelResult {
-	A := newModelSide("A", a, "10.0.1.2", "198.51.100.10")
-	B := newModelSide("B", b, "10.0.2.2", "198.51.100.11")
+	return runSides(newModelSide("A", a, "10.0.1.2", "198.51.100.10"), newModelSide("B", b, "10.0.2.2", "198.51.100.11"))
+}
+
+// runSides runs the model on two sides made by newModelSide or
+// newModelRelay.
+func runSides(A, B *modelSide) modelResult {
 	res := modelResult{sides: [2]*modelSide{A, B}}
 	sides := res.sides[:]
 	peerOf := map[*modelSide]*modelSide{A: B, B: A}
 	for _, s := range sides {
+		if s.relay {
+			continue // its candidate is the allocation (newModelRelay)
+		}
 		// The STUN response comes back through the mapping that sent the
 		// request, which has sent to the server: every filter admits it.
 		s.srflx = s.out(modelSTUN)
 	}
 	for _, s := range sides {
 		p := peerOf[s]
-		s.learn(p.srflx, "server-reflexive")
+		typ := "server-reflexive"
+		if p.relay {
+			typ = "relayed"
+		}
+		s.learn(p.srflx, typ)
 		if p.nat == NATNone {
 			s.remote[p.host] = "host" // the same address as its srflx
 		}
@@ -287,6 +353,21 @@ func Direct(a, b NAT) (ok bool, why string) {
 		}
 	}
 	r := runModel(a, b)
+	return r.ok, r.why
+}
+
+// DirectToRelay reports whether an endpoint behind n reaches a relay-only
+// endpoint's TURN relay with its own candidates (host and srflx: no relay
+// of its own), by the same model with the relay as an RFC 4787 NAT
+// (newModelRelay: endpoint-independent mapping, address-dependent
+// filtering), and why. It agrees with Direct(n, NATAddressRestricted):
+// the relay differs from that NAT only in having no STUN mapping and an
+// address of its own.
+func DirectToRelay(n NAT) (ok bool, why string) {
+	if !n.Valid() {
+		return false, fmt.Sprintf("unknown NAT preset %q", n)
+	}
+	r := runSides(newModelSide("A", n, "10.0.1.2", "198.51.100.10"), newModelRelay("B"))
 	return r.ok, r.why
 }
 

@@ -204,3 +204,62 @@ func TestDirectTable(t *testing.T) {
 		t.Errorf("%d of 28 pairs need TURN, want 5", fail)
 	}
 }
+
+// TestDirectToRelay: a relay is an EIM/ADF NAT (RFC 8656 permissions are
+// by IP), so every preset reaches it with its own candidates, as it
+// reaches an address-restricted NAT; the reason names the relay's
+// permission. With permissions by IP:port instead (not what RFC 8656 or
+// pion/turn do), the relay is a port-restricted NAT and the NATs whose
+// checks come from fresh ports (address-dependent and symmetric mapping)
+// would need a relay of their own: the IP-only permission is what lets
+// them through (FINDINGS.md, Chrome).
+func TestDirectToRelay(t *testing.T) {
+	for _, n := range NATs() {
+		ok, why := DirectToRelay(n)
+		if !ok || !strings.Contains(why, "relay") || !strings.Contains(why, "permission for that IP") {
+			t.Errorf("DirectToRelay(%s) = %v (%s); want true, through the relay's permission for that IP", n, ok, why)
+		}
+		if ar, _ := Direct(n, NATAddressRestricted); ar != ok {
+			t.Errorf("DirectToRelay(%s) = %v, Direct(%s, address-restricted) = %v: the relay is EIM/ADF", n, ok, n, ar)
+		}
+	}
+	for _, n := range NATs() {
+		relay := newModelRelay("B")
+		relay.filter = AddressAndPortDependent
+		r := runSides(newModelSide("A", n, "10.0.1.2", "198.51.100.10"), relay)
+		want := n.Mapping() == EndpointIndependent
+		if pr, _ := Direct(n, NATPortRestricted); pr != want {
+			t.Fatalf("Direct(%s, port-restricted) = %v, want %v", n, pr, want)
+		}
+		if r.ok != want || r.why == "" {
+			t.Errorf("%s to a relay filtering by IP:port: %v (%s), want %v", n, r.ok, r.why, want)
+		}
+	}
+	if ok, why := DirectToRelay("carrier-grade"); ok || !strings.Contains(why, "unknown") {
+		t.Errorf("DirectToRelay of an unknown preset = %v (%s), want false, unknown", ok, why)
+	}
+}
+
+// TestRelayOnlyCandidate: the relay-only side's one candidate is its
+// allocation, and the valid pair on the other side is to it; the relay
+// never learns a private host address as a candidate.
+func TestRelayOnlyCandidate(t *testing.T) {
+	for _, n := range NATs() {
+		relay := newModelRelay("B")
+		r := runSides(newModelSide("A", n, "10.0.1.2", "198.51.100.10"), relay)
+		A := r.sides[0]
+		for c := range A.valid {
+			if c != relay.srflx {
+				t.Errorf("%s: A has a valid pair to %v, want only the relay %v", n, c, relay.srflx)
+			}
+		}
+		for c := range relay.remote {
+			if strings.HasPrefix(c.ip, "10.") {
+				t.Errorf("%s: the relay learned the private %v", n, c)
+			}
+		}
+		if !r.settled || r.asym != 0 {
+			t.Errorf("%s: settled %v, %d non-symmetric responses", n, r.settled, r.asym)
+		}
+	}
+}

@@ -31,6 +31,7 @@ const (
 	// a failing one reaches ICE failed after Disconnected+Failed = 3 s.
 	natDeadline = 10 * time.Second
 	natTable    = "who-needs-turn"
+	natTitle    = "Who needs TURN (RFC 4787 model vs measured)"
 
 	// natMappingLifetime is how long the NATs keep an idle mapping
 	// (refreshed by outbound traffic, RFC 4787 REQ-6): 30 s, what many
@@ -51,7 +52,7 @@ const (
 // inside Disconnected so that a working pair never goes disconnected.
 var natICE = peer.ICETimeouts{Disconnected: time.Second, Failed: 2 * time.Second, KeepAlive: 500 * time.Millisecond}
 
-var natColumns = []string{"NAT A", "NAT B", "model says", "stun only (measured)", "stun+turn (measured)",
+var natColumns = []string{"pair", "NAT A", "NAT B", "model says", "stun only (measured)", "stun+turn (measured)",
 	"selected pair with TURN", "setup ms stun only", "setup ms with TURN"}
 
 var natNotes = []string{
@@ -198,8 +199,8 @@ func natRecord(a, b lab.NAT, withTURN bool, o natOutcome) {
 	if t := halves[1]; t.known && t.connected {
 		pair = t.local + " -> " + t.remote
 	}
-	addTableRow(natTable, "Who needs TURN (RFC 4787 model vs measured)", natColumns, key,
-		[]string{string(a), string(b), model, verdict(halves[0]), verdict(halves[1]), pair,
+	addTableRow(natTable, natTitle, natColumns, "go-go: "+key,
+		[]string{"go-go", string(a), string(b), model, verdict(halves[0]), verdict(halves[1]), pair,
 			setup(halves[0]), setup(halves[1])},
 		natNotes...)
 }

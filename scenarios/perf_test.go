@@ -70,7 +70,9 @@ const (
 	perfFloorSDs = 3
 )
 
-var perfColumns = []string{"profile", "signaling", "setup ms", "signaling ping ms", "data-channel ping ms", "data-channel kb/s", "media RTP pkt/s"}
+const perfTitle = "Performance table (seed question 6)"
+
+var perfColumns = []string{"pair", "profile", "signaling", "setup ms", "signaling ping ms", "data-channel ping ms", "data-channel kb/s", "media RTP pkt/s"}
 
 const perfNote = "The preset is on both endpoints' links and on the signaling TCP path; real time. Setup: Pair creation to alice's channel open. " +
 	"Signaling ping: median of 10 round trips alice -> server -> bob -> server -> alice, one after the other, on clients of their own. " +
@@ -288,9 +290,9 @@ func checkPerfRun(r *perfRun, index int) {
 	r.rec.Metric("media_rtp_pps", f.pps)
 	recordLab(labCase{Family: "perf", Profile: r.profile, Clock: labspec.Real}, r.topo, labspec.Real, r.rec, r.timeline, r.ledgers)
 	if r.err == nil {
-		addTableRow("perf", "Performance table (seed question 6)", perfColumns,
-			fmt.Sprintf("%d-%s", index, r.transport),
-			[]string{r.profile, string(r.transport), perfFmt(perfMS(f.setup)), perfFmt(perfMS(f.sigPing)), perfFmt(perfMS(f.dcPing)),
+		addTableRow("perf", perfTitle, perfColumns,
+			fmt.Sprintf("go-go %d-%s", index, r.transport),
+			[]string{"go-go", r.profile, string(r.transport), perfFmt(perfMS(f.setup)), perfFmt(perfMS(f.sigPing)), perfFmt(perfMS(f.dcPing)),
 				fmt.Sprintf("%.0f", f.kbps), fmt.Sprintf("%.1f", f.pps)},
 			perfNote)
 	}
