@@ -12,10 +12,11 @@ import (
 	"github.com/netlab/netlab/peer"
 )
 
-// Heartbeats between a Go peer and a Chrome tab, both ways: the side left
-// behind notices a remote killed without a bye, on both paths (signaling
-// and the netlab-heartbeat channel), within [Timeout, Timeout+Interval]
-// of the kill (the same rule as the go-go family; real time here).
+// Heartbeats with Chrome: between a Go peer and a Chrome tab, both ways,
+// and between two tabs. The side left behind notices a remote killed
+// without a bye, on both paths (signaling and the netlab-heartbeat
+// channel), within [Timeout, Timeout+Interval] of the kill (the same rule
+// as the go-go family; real time here).
 
 // hbcBeat is fast, so that a case takes seconds of wall time.
 var hbcBeat = peer.HeartbeatConfig{Interval: 250 * time.Millisecond, Timeout: time.Second}
@@ -29,29 +30,39 @@ const (
 	hbcLate  = 150 * time.Millisecond
 )
 
-func hbcTopo() lab.Topology {
+// hbcCase is who dies and who watches.
+type hbcCase struct {
+	pair             string    // the record's pair label
+	aliceKind        peer.Kind // bob is always Chrome
+	killChrome       bool      // the victim is bob (Chrome); else alice (Go)
+	victim, watching string
+}
+
+var hbcCases = []hbcCase{
+	{"go-chrome", peer.KindGo, true, "bob (Chrome)", "alice (Go)"},
+	{"go-chrome", peer.KindGo, false, "alice (Go)", "bob (Chrome)"},
+	{"chrome-chrome", peer.KindChrome, true, "bob (Chrome)", "alice (Chrome)"},
+}
+
+func hbcTopo(aliceKind peer.Kind) lab.Topology {
 	return lab.Topology{
 		Name:      "heartbeat-chrome",
-		Endpoints: []lab.EndpointConfig{{Name: "alice"}, {Name: "bob", Kind: peer.KindChrome}},
+		Endpoints: []lab.EndpointConfig{{Name: "alice", Kind: aliceKind}, {Name: "bob", Kind: peer.KindChrome}},
 		STUN:      lab.Server{Mode: lab.ServerOff},
 		Peer:      peer.Config{Heartbeat: hbcBeat, Reconnect: peer.ReconnectConfig{Disabled: true}},
 	}
 }
 
-var _ = Describe("heartbeat go-chrome", Label("heartbeat", "go-chrome", "loopback"), func() {
-	for _, killChrome := range []bool{true, false} {
-		victim, watcher := "alice (Go)", "bob (Chrome)"
-		if killChrome {
-			victim, watcher = "bob (Chrome)", "alice (Go)"
-		}
-		It("notices "+victim+" killed without a bye: "+watcher+" times out on both paths within [Timeout, Timeout+Interval]", func() {
-			runLab(labCase{Family: "heartbeat", Pair: "go-chrome", Profile: "ideal"}, hbcTopo(), func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
+var _ = Describe("heartbeat with Chrome", Label("heartbeat", "loopback"), func() {
+	for _, c := range hbcCases {
+		It("notices "+c.victim+" killed without a bye: "+c.watching+" times out on both paths within [Timeout, Timeout+Interval]", Label(c.pair), func() {
+			runLab(labCase{Family: "heartbeat", Pair: c.pair, Profile: "ideal"}, hbcTopo(c.aliceKind), func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
 				a, b, _, _ := openPair(ctx, l, "app")
 				// Beats flow both ways on both paths before the kill.
 				time.Sleep(4 * hbcBeat.Interval) // real time: a few beats each way
 				watch := a
 				killAt := time.Now()
-				if killChrome {
+				if c.killChrome {
 					// The renderer crashes (CDP Page.crash): the tab dies
 					// without a word, as a crashed or frozen tab does.
 					// (ChromePeer.Kill would close the page's session, and
