@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,7 +75,7 @@ const perfTitle = "Performance table (seed question 6)"
 
 var perfColumns = []string{"pair", "profile", "signaling", "setup ms", "signaling ping ms", "data-channel ping ms", "data-channel kb/s", "media RTP pkt/s"}
 
-const perfNote = "The preset is on both endpoints' links and on the signaling TCP path; real time. Setup: Pair creation to alice's channel open. " +
+const perfNote = "The preset is on both endpoints' links and on the signaling TCP path; real time. Setup: Connect to alice's channel open. " +
 	"Signaling ping: median of 10 round trips alice -> server -> bob -> server -> alice, one after the other, on clients of their own. " +
 	"Data-channel ping: median of 20 round trips on a reliable unordered channel, two in flight. " +
 	"Throughput: 16 KiB in 4 KiB messages on a reliable ordered channel, first send to last byte received (SCTPRTOMax 1 s, the peer default). " +
@@ -98,14 +99,16 @@ var _ = Describe("perf", Ordered, Label("perf", "go-go"), func() {
 
 func perfKey(profile string, tr lab.Transport) string { return profile + "/" + string(tr) }
 
-// perfFigures is one row of the table.
+// perfFigures is one row of the table, and bob's ICE round trip.
 type perfFigures struct {
 	setup, sigPing, dcPing time.Duration
 	kbps, pps              float64
+	bobRTT                 time.Duration // bob's selected pair's currentRoundTripTime, at the end
 }
 
 // perfRun is one case, run in BeforeAll and checked in its It.
 type perfRun struct {
+	pair      string // go-go, go-chrome, chrome-chrome
 	profile   string
 	transport lab.Transport
 	prof      *netem.Profile
@@ -114,7 +117,11 @@ type perfRun struct {
 	fig       perfFigures
 	timeline  []lab.Entry
 	ledgers   []netem.Ledger
-	err       error // the first failure, if any
+	// What the tabs left: console lines, uncaught exceptions, and on
+	// failure the stats history and a screenshot, by Chrome peer id.
+	logs, diag map[string]string
+	pageErrs   []error
+	err        error // the first failure, if any
 }
 
 // perfFailure carries a Gomega failure out of a case's goroutine.
@@ -129,7 +136,7 @@ func runPerfMatrix() map[string]*perfRun {
 		for _, name := range perfProfiles {
 			prof, ok := netem.Preset(name)
 			Expect(ok).To(BeTrue(), "preset %q", name)
-			r := &perfRun{profile: name, transport: tr, prof: prof, rec: &caseRecord{}, topo: lab.Topology{
+			r := &perfRun{pair: "go-go", profile: name, transport: tr, prof: prof, rec: &caseRecord{}, topo: lab.Topology{
 				Name:      "perf",
 				Seed:      *seed,
 				Endpoints: []lab.EndpointConfig{{Name: "alice", Profile: prof}, {Name: "bob", Profile: prof}},
@@ -161,10 +168,11 @@ func runPerfMatrix() map[string]*perfRun {
 	return runs
 }
 
-// run builds the case's lab, measures, and keeps the figures, the
-// timeline, the ledgers and the first failure. setUp is called once,
-// when the channel is open or the case failed before.
-func (r *perfRun) run(setUp func()) {
+// run builds the case's lab (with opts), measures, and keeps the figures,
+// the timeline, the ledgers, the tabs' leavings and the first failure.
+// setUp is called once, when the channel is open or the case failed
+// before.
+func (r *perfRun) run(setUp func(), opts ...lab.Option) {
 	var once sync.Once
 	signalSetUp := func() { once.Do(setUp) }
 	defer signalSetUp()
@@ -181,6 +189,7 @@ func (r *perfRun) run(setUp func()) {
 		}
 		if l != nil {
 			r.timeline, r.ledgers = l.Timeline(), l.Ledgers()
+			r.keepChromes(l)
 			if err := l.Close(); err != nil && r.err == nil {
 				r.err = fmt.Errorf("closing the lab: %w", err)
 			}
@@ -188,15 +197,34 @@ func (r *perfRun) run(setUp func()) {
 		}
 		r.rec.Metric("wall_s", time.Since(wallStart).Seconds())
 	}()
-	l, err := lab.New(r.topo) // lab.New serializes its builds (vnet's MAC counter)
+	l, err := lab.New(r.topo, opts...) // lab.New serializes its builds (vnet's MAC counter)
 	g.Expect(err).NotTo(HaveOccurred(), "building the lab")
 	ctx, cancel := context.WithTimeout(context.Background(), perfTimeout)
 	defer cancel()
-	r.measure(ctx, g, l, signalSetUp)
+	r.fig = perfMeasure(ctx, g, l, signalSetUp)
 }
 
-func (r *perfRun) measure(ctx context.Context, g gtypes.Gomega, l *lab.Lab, setUp func()) {
-	f := &r.fig
+// keepChromes keeps what reportChromes would report, for the case's It.
+func (r *perfRun) keepChromes(l *lab.Lab) {
+	r.logs, r.diag = map[string]string{}, map[string]string{}
+	for _, cp := range l.Chromes() {
+		r.logs[cp.ID()] = strings.Join(cp.Logs(), "\n")
+		if err := cp.Err(); err != nil {
+			r.pageErrs = append(r.pageErrs, fmt.Errorf("%s: %w", cp.ID(), err))
+		}
+		if r.err != nil {
+			hist, _ := json.Marshal(cp.StatsHistory())
+			shot := chromeScreenshot(fmt.Sprintf("perf-%s-%s-%s-%s", r.pair, r.profile, r.transport, cp.ID()), cp.Screenshot)
+			r.diag[cp.ID()] = "stats history: " + string(hist) + "\nscreenshot: " + shot
+		}
+	}
+}
+
+// perfMeasure measures a case on endpoints of any kind. A failure (a
+// Gomega panic) in one of its goroutines is raised again here once all
+// have ended.
+func perfMeasure(ctx context.Context, g gtypes.Gomega, l *lab.Lab, setUp func()) (out perfFigures) {
+	f := &out
 	// Goroutines of the case: a failure (a Gomega panic) in one is kept
 	// and raised again here once all have ended.
 	var mu sync.Mutex
@@ -224,7 +252,7 @@ func (r *perfRun) measure(ctx context.Context, g gtypes.Gomega, l *lab.Lab, setU
 	}()
 
 	t0 := time.Now()
-	a, b, err := l.Pair(ctx, "alice", "bob")
+	a, b, err := l.Connect(ctx, "alice", "bob")
 	g.Expect(err).NotTo(HaveOccurred())
 	bulkOut, err := a.CreateDataChannel(ctx, "perf", peer.ChannelOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
@@ -276,9 +304,14 @@ func (r *perfRun) measure(ctx context.Context, g gtypes.Gomega, l *lab.Lab, setU
 		close(pingsDone)
 	}()
 	f.pps = perfMedia(ctx, g, a, b, pingsDone)
+	st, err := b.Stats(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	f.bobRTT = st.RTT
+	return out
 }
 
-// checkPerfRun records a case and checks its figures.
+// checkPerfRun records a case, adds its row to the perf table and checks
+// its figures.
 func checkPerfRun(r *perfRun, index int) {
 	GinkgoHelper()
 	Expect(r).NotTo(BeNil(), "the case did not run")
@@ -288,16 +321,53 @@ func checkPerfRun(r *perfRun, index int) {
 	r.rec.Metric("dc_ping_ms", perfMS(f.dcPing))
 	r.rec.Metric("dc_throughput_kbps", f.kbps)
 	r.rec.Metric("media_rtp_pps", f.pps)
-	recordLab(labCase{Family: "perf", Profile: r.profile, Clock: labspec.Real}, r.topo, labspec.Real, r.rec, r.timeline, r.ledgers)
+	r.rec.Metric("bob_ice_rtt_ms", perfMS(f.bobRTT))
+	c := labCase{Family: "perf", Pair: r.pair, Profile: r.profile, Clock: labspec.Real}
+	recordLab(c, r.topo, labspec.Real, r.rec, r.timeline, r.ledgers)
+	for id, logs := range r.logs {
+		if logs != "" {
+			AddReportEntry("chrome console: "+id, logs, ReportEntryVisibilityFailureOrVerbose)
+		}
+	}
+	for id, d := range r.diag {
+		AddReportEntry("chrome diagnostics: "+id, d, ReportEntryVisibilityFailureOrVerbose)
+	}
+	key := fmt.Sprintf("%s %d-%s", r.pair, index, r.transport)
 	if r.err == nil {
-		addTableRow("perf", perfTitle, perfColumns,
-			fmt.Sprintf("go-go %d-%s", index, r.transport),
-			[]string{"go-go", r.profile, string(r.transport), perfFmt(perfMS(f.setup)), perfFmt(perfMS(f.sigPing)), perfFmt(perfMS(f.dcPing)),
+		notes := []string{perfNote}
+		if r.pair != "go-go" {
+			notes = append(notes, perfChromeNote)
+		}
+		addTableRow("perf", perfTitle, perfColumns, key,
+			[]string{r.pair, r.profile, string(r.transport), perfFmt(perfMS(f.setup)), perfFmt(perfMS(f.sigPing)), perfFmt(perfMS(f.dcPing)),
 				fmt.Sprintf("%.0f", f.kbps), fmt.Sprintf("%.1f", f.pps)},
-			perfNote)
+			notes...)
 	}
 	Expect(r.err).NotTo(HaveOccurred(), "%s over %s", r.profile, r.transport)
+	Expect(r.pageErrs).To(BeEmpty(), "uncaught exceptions in the pages")
 	perfAssert(r.prof, f)
+	perfExpectRow(r.pair, r.profile, r.transport)
+}
+
+// perfExpectRow: the case's row is in the perf table, with the pair,
+// profile and transport in its cells.
+func perfExpectRow(pair, profile string, tr lab.Transport) {
+	GinkgoHelper()
+	tables, err := runTables()
+	Expect(err).NotTo(HaveOccurred())
+	for _, t := range tables {
+		if t.Name != "perf" {
+			continue
+		}
+		Expect(t.Columns[:3]).To(Equal([]string{"pair", "profile", "signaling"}))
+		for _, row := range t.Rows {
+			if row[0] == pair && row[1] == profile && row[2] == string(tr) {
+				return
+			}
+		}
+		Fail(fmt.Sprintf("no %s row for %s over %s in the perf table: %v", pair, profile, tr, t.Rows))
+	}
+	Fail("no perf table")
 }
 
 // perfAssert checks what the profile guarantees, and that every figure
@@ -327,6 +397,9 @@ func perfAssert(prof *netem.Profile, f perfFigures) {
 	if r := perfBottleneck(up, down); r > 0 {
 		Expect(f.kbps).To(BeNumerically("<=", float64(r)/1000), "throughput above the %v bottleneck", netem.Bitrate(r))
 	}
+	// bob's own view of the path: its selected pair's STUN round trip
+	// crosses the same four links as a data-channel ping.
+	Expect(f.bobRTT).To(BeNumerically(">=", roundTrip), "bob's currentRoundTripTime below the links' delays")
 }
 
 // perfFloor is the least time a chain of link crossings takes: the sum of
@@ -457,11 +530,12 @@ func perfThroughput(ctx context.Context, g gtypes.Gomega, out, in peer.Channel) 
 
 // perfSignalingPing is the median of perfSigPings round trips between two
 // signaling clients of their own (the peers' clients would hand the
-// unknown message type to the peers).
+// unknown message type to the peers), each of its endpoint's kind: a
+// Chrome endpoint's is the page's own client, in a tab of its own.
 func perfSignalingPing(ctx context.Context, g gtypes.Gomega, l *lab.Lab) time.Duration {
-	ca, err := l.Client(ctx, "alice-ping")
+	ca, err := l.SignalingClient(ctx, "alice", "alice-ping")
 	g.Expect(err).NotTo(HaveOccurred())
-	cb, err := l.Client(ctx, "bob-ping")
+	cb, err := l.SignalingClient(ctx, "bob", "bob-ping")
 	g.Expect(err).NotTo(HaveOccurred())
 	pings := cb.Subscribe(signaling.Filter{From: "alice-ping", Types: []string{perfSigPing}})
 	defer pings.Close()
@@ -499,10 +573,11 @@ func perfSignalingPing(ctx context.Context, g gtypes.Gomega, l *lab.Lab) time.Du
 
 // perfMedia adds a generated audio track on alice and returns the RTP
 // packets per second bob received from the first packet's arrival over
-// perfWindow, or until until closes if later.
-func perfMedia(ctx context.Context, g gtypes.Gomega, a, b *peer.GoPeer, until <-chan struct{}) float64 {
+// perfWindow, or until until closes if later (Chrome counts them in its
+// inbound-rtp stats).
+func perfMedia(ctx context.Context, g gtypes.Gomega, a, b peer.Endpoint, until <-chan struct{}) float64 {
 	g.Expect(a.AddMedia(ctx, peer.MediaSpec{Kind: peer.Audio})).To(Succeed())
-	stats := func(p *peer.GoPeer) peer.Stats {
+	stats := func(p peer.Endpoint) peer.Stats {
 		s, err := p.Stats(ctx)
 		g.Expect(err).NotTo(HaveOccurred())
 		return s
@@ -511,7 +586,7 @@ func perfMedia(ctx context.Context, g gtypes.Gomega, a, b *peer.GoPeer, until <-
 	defer tick.Stop()
 	for stats(b).RTPPacketsReceived == 0 {
 		select {
-		case <-tick.C: // polling the counter: pion has no first-packet event
+		case <-tick.C: // polling the counter: neither kind has a first-packet event
 		case <-ctx.Done():
 			g.Expect(ctx.Err()).NotTo(HaveOccurred(), "no RTP reached bob")
 		}
