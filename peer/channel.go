@@ -200,6 +200,20 @@ func (ch *channel) ID() uint16 {
 // Options are the channel's options; for a remote channel, as announced.
 func (ch *channel) Options() ChannelOptions { return ch.opts }
 
+// BufferedAmount is the bytes pion still holds for the channel: queued or
+// in flight, released when the remote's SACK covers them (delivered, or
+// given up and skipped by a FORWARD-TSN). Zero after sending: the remote
+// has everything it will ever get.
+func (ch *channel) BufferedAmount() uint64 {
+	ch.mu.Lock()
+	dc := ch.dc
+	ch.mu.Unlock()
+	if dc == nil {
+		return 0
+	}
+	return dc.BufferedAmount()
+}
+
 // Send sends one message, waiting (until ctx ends) while more than 1 MiB
 // is buffered, so a fast sender does not queue without bound.
 func (ch *channel) Send(ctx context.Context, b []byte) error {

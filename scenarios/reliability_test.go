@@ -49,7 +49,7 @@ var (
 	relDelays = []time.Duration{20 * time.Millisecond, 150 * time.Millisecond} // one-way path delay
 )
 
-var relColumns = []string{"mode", "loss", "delay", "delivered", "ordering violations", "p50 ms", "p90 ms", "p99 ms"}
+var relColumns = []string{"pair", "mode", "loss", "delay", "delivered", "ordering violations", "p50 ms", "p90 ms", "p99 ms"}
 
 const relNote = "Loss is per endpoint link and direction (Bernoulli), so a message crosses two lossy shapers: " +
 	"per-packet delivery (1-L)^2. Delay is the one-way path delay, half on each endpoint's link. " +
@@ -157,7 +157,7 @@ func runRelCell(c relCell) {
 		}
 		addTableRow("reliability", "Data-channel reliability modes under loss and delay", relColumns,
 			fmt.Sprintf("%d-%02d-%04d", c.modeIndex, c.lossPct, c.delay.Milliseconds()),
-			[]string{c.mode.Name, fmt.Sprintf("%d%%", c.lossPct), ms(c.delay),
+			[]string{"go-go (alice go → bob go)", c.mode.Name, fmt.Sprintf("%d%%", c.lossPct), ms(c.delay),
 				fmt.Sprintf("%d/%d", res.delivered, relMessages), fmt.Sprint(res.violations),
 				ms(res.pct(.5)), ms(res.pct(.9)), ms(res.pct(.99))},
 			relNote, relPionNote)
