@@ -9,6 +9,9 @@ OUT      := $(CURDIR)/reports/out
 # where it cannot.
 NETNS    := $(CURDIR)/scripts/loopback-only
 FUZZTIME ?= 10s
+# go test's default 10 min limit is too tight for the scenario suite under
+# the race detector (its real-time Chrome families alone take minutes).
+TESTTIMEOUT ?= 30m
 BENCHTIME ?= 1s
 STATICCHECK_VERSION := v0.8.2
 
@@ -46,13 +49,13 @@ vet: deps
 # TestStat* tests (millions of packets through one goroutine, nothing for
 # the race detector to find) run once more without it, ten times faster.
 test: vet
-	$(GO) test -race -count=1 -skip '^TestStat' -exec $(NETNS) ./...
+	$(GO) test -race -count=1 -timeout $(TESTTIMEOUT) -skip '^TestStat' -exec $(NETNS) ./...
 	$(GO) test -count=1 -run '^TestStat' -exec $(NETNS) ./...
 
 # The main job: the scenario suite, writing run.json and the JUnit report.
 run: deps
 	mkdir -p $(OUT)
-	$(GO) test -count=1 -exec $(NETNS) ./scenarios -run TestScenarios -args \
+	$(GO) test -count=1 -timeout $(TESTTIMEOUT) -exec $(NETNS) ./scenarios -run TestScenarios -args \
 		-netlab.out=$(OUT) -ginkgo.junit-report=$(OUT)/junit.xml
 
 # Benchmarks (figures in README.md); the proxy benchmarks do a fixed
@@ -62,7 +65,7 @@ bench: deps
 	@# The virtual-time speedup per family: the go-go suite once, without
 	@# the race detector, and its speedup table.
 	mkdir -p $(OUT)/bench
-	$(GO) test -count=1 -exec $(NETNS) ./scenarios -run TestScenarios -args \
+	$(GO) test -count=1 -timeout $(TESTTIMEOUT) -exec $(NETNS) ./scenarios -run TestScenarios -args \
 		-ginkgo.label-filter=go-go -netlab.out=$(OUT)/bench
 	@awk '/Virtual-time speedup/{p=1} p&&/^#/&&!/Virtual-time speedup/{exit} p' $(OUT)/bench/summary.md
 
