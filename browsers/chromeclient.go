@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/netlab/netlab/internal/feed"
@@ -78,20 +77,12 @@ func (c ChromeClientConfig) withDefaults() (ChromeClientConfig, error) {
 //	page state (signaling-client) ─▶ eventLoop ─▶ ends the session when not connected; Dial waits for connected
 //	bridge: Bridge ─Subscribe─▶ bridgeIn ─▶ netlab.deliver ; signal-out ─▶ bridgeOut ─▶ Bridge.SendMessage ─▶ sent[seq]
 type ChromeClient struct {
-	cfg ChromeClientConfig // read-only
-	tab *Tab               // read-only
+	*pageLink                    // the tab: its events, logs, and the bridge (pagelink.go)
+	cfg       ChromeClientConfig // read-only
+	tab       *Tab               // read-only
 
-	ctx    context.Context // a chromedp context of the tab; canceled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	raw    *feed.Queue[any]               // from the listener: binding calls, console, exceptions
 	in     *feed.Queue[signaling.Message] // signal-in, for the session (outlives sessions: nothing is lost between two)
-	outQ   *feed.Queue[clientOut]         // bridge: signal-out, for bridgeOut
-	sub    *signaling.Subscription        // bridge: what the Bridge client receives
 	client *signaling.Client              // the Go face; made once the page's client started
-	loaded chan struct{}                  // closed at the first page-load
-	start  chan struct{}                  // closed once netlab.startClient resolved (bridgeIn waits)
 
 	closeOnce sync.Once
 
@@ -102,17 +93,7 @@ type ChromeClient struct {
 	sess      *pageSession    // guarded by mu: the live session, nil while none
 	sent      map[int64]error // guarded by mu: bridge: what sending the signal-out of seq gave
 	sentCh    chan struct{}   // guarded by mu: closed and replaced when sent grows
-	loads     int             // guarded by mu
-	logs      []string        // guarded by mu: console messages, page errors, exceptions
-	errs      []error         // guarded by mu: uncaught exceptions
 	transport string          // read-only after New: Transport's name
-}
-
-// clientOut is a signal-out of the page (seq is its event's) for
-// bridgeOut to send.
-type clientOut struct {
-	m   signaling.Message
-	seq int64
 }
 
 // NewChromeClient loads pageURL (a PageServer's URL) in tab, adds the
@@ -134,37 +115,26 @@ func NewChromeClient(ctx context.Context, tab *Tab, pageURL string, cfg ChromeCl
 		}
 		return nil, fmt.Errorf("%w: chrome client: nil tab", peer.ErrBadConfig)
 	}
-	cctx, cancel := context.WithCancel(tab.Context())
 	c := &ChromeClient{
 		cfg:       cfg,
 		tab:       tab,
-		ctx:       cctx,
-		cancel:    cancel,
-		raw:       feed.NewQueue[any](),
 		in:        feed.NewQueue[signaling.Message](),
-		outQ:      feed.NewQueue[clientOut](),
-		loaded:    make(chan struct{}),
-		start:     make(chan struct{}),
 		stateCh:   make(chan struct{}),
 		sent:      map[int64]error{},
 		sentCh:    make(chan struct{}),
 		transport: "chrome-" + cfg.Signaling.Kind,
 	}
+	var bridge *signaling.Client
 	if cfg.Signaling.Kind == SignalingBridge {
 		c.transport += "-" + cfg.Bridge.Transport()
+		bridge = cfg.Bridge
 	}
-	if err := chromedp.Listen(cctx, queueEvents(c.raw)); err != nil {
-		cancel()
+	c.pageLink = newLink(tab, cfg.ID, c, bridge)
+	if err := c.begin(); err != nil {
 		if cfg.Bridge != nil {
 			_ = cfg.Bridge.Close()
 		}
-		return nil, fmt.Errorf("browsers: chrome client %s: listening to the tab: %w", cfg.ID, err)
-	}
-	c.wg.Go(c.eventLoop)
-	if cfg.Signaling.Kind == SignalingBridge {
-		c.sub = cfg.Bridge.Subscribe(signaling.Filter{})
-		c.wg.Go(c.bridgeOut)
-		c.wg.Go(c.bridgeIn)
+		return nil, fmt.Errorf("browsers: chrome client %s: %w", cfg.ID, err)
 	}
 	if err := c.boot(ctx, pageURL); err != nil {
 		return nil, errors.Join(err, c.Close())
@@ -189,7 +159,7 @@ func (c *ChromeClient) boot(ctx context.Context, pageURL string) error {
 	if err := c.call(ctx, nil, "startClient", start); err != nil {
 		return fmt.Errorf("browsers: chrome client %s: netlab.startClient: %w", c.cfg.ID, err)
 	}
-	close(c.start)
+	c.started()
 	// The Go face dials the page (pageTransport.Dial waits for the page's
 	// client to be connected): made now, its session starts connected.
 	client, err := signaling.NewClient(signaling.ClientConfig{
@@ -214,12 +184,6 @@ func (c *ChromeClient) boot(ctx context.Context, pageURL string) error {
 func deadlineOf(ctx context.Context) time.Time {
 	dl, _ := ctx.Deadline() // boot's ctx always has one
 	return dl
-}
-
-// runCtx is a chromedp context of the tab that ends with ctx (its
-// deadline included) or at Close.
-func (c *ChromeClient) runCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return within(c.ctx, ctx)
 }
 
 // clientCodes are the page's error codes as signaling's errors.
@@ -252,41 +216,8 @@ func (c *ChromeClient) call(ctx context.Context, out any, fn string, args ...any
 	return fmt.Errorf("browsers: chrome client %s: netlab.%s: %w", c.cfg.ID, fn, err)
 }
 
-func (c *ChromeClient) log(s string, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.logs = append(c.logs, s)
-	if err != nil {
-		c.errs = append(c.errs, err)
-	}
-}
-
-// eventLoop handles what the listener queued, in order.
-func (c *ChromeClient) eventLoop() {
-	for {
-		item, err := c.raw.Pop(c.ctx)
-		if err != nil {
-			return
-		}
-		switch e := item.(type) {
-		case *runtime.EventBindingCalled:
-			c.pageEvent(e.Payload)
-		case *runtime.EventConsoleAPICalled:
-			var args []string
-			for _, a := range e.Args {
-				args = append(args, remoteText(a))
-			}
-			c.log(fmt.Sprintf("console.%s: %s", e.Type, strings.Join(args, " ")), nil)
-		case *runtime.EventExceptionThrown:
-			text := "uncaught exception"
-			if d := e.ExceptionDetails; d != nil {
-				text = (&chromedp.ExceptionError{ExceptionDetails: d}).Error()
-			}
-			err := fmt.Errorf("%w: %s: uncaught: %s", ErrPage, c.cfg.ID, text)
-			c.log(err.Error(), err)
-		}
-	}
-}
+// exception: an uncaught exception is in the logs and Err already.
+func (c *ChromeClient) exception(error) {}
 
 func (c *ChromeClient) pageEvent(payload string) {
 	var e pageEvent
@@ -296,13 +227,7 @@ func (c *ChromeClient) pageEvent(payload string) {
 	}
 	switch e.Type {
 	case "page-load":
-		c.mu.Lock()
-		c.loads++
-		first := c.loads == 1
-		c.mu.Unlock()
-		if first {
-			close(c.loaded)
-		} else {
+		if !c.pageLoaded() {
 			// Its client is gone with the page: the session ends, the
 			// Go face waits for a client that will not come back.
 			c.log("the page reloaded: "+e.Detail, nil)
@@ -325,7 +250,7 @@ func (c *ChromeClient) pageEvent(payload string) {
 			c.log(fmt.Sprintf("signal-out: %v: %s", err, e.Msg), nil)
 			return
 		}
-		c.outQ.Push(clientOut{m: m, seq: e.Seq})
+		c.out.Push(bridgeItem{m: m, seq: e.Seq})
 	case "error":
 		c.log("page error: "+e.Detail, nil)
 	}
@@ -348,23 +273,14 @@ func (c *ChromeClient) setState(st string) {
 	}
 }
 
-// bridgeOut sends what the page's client emitted, in order, and notes
-// each outcome under its event's seq for the Send waiting on it.
-func (c *ChromeClient) bridgeOut() {
-	for {
-		it, err := c.outQ.Pop(c.ctx)
-		if err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
-		err = c.cfg.Bridge.SendMessage(ctx, it.m)
-		cancel()
-		c.mu.Lock()
-		c.sent[it.seq] = err
-		close(c.sentCh)
-		c.sentCh = make(chan struct{})
-		c.mu.Unlock()
-	}
+// bridgeSent notes what sending the signal-out of it.seq gave, for the Send
+// waiting on it.
+func (c *ChromeClient) bridgeSent(it bridgeItem, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sent[it.seq] = err
+	close(c.sentCh)
+	c.sentCh = make(chan struct{})
 }
 
 // waitSent waits for bridgeOut's outcome for the signal-out of seq.
@@ -390,30 +306,9 @@ func (c *ChromeClient) waitSent(ctx context.Context, seq int64) error {
 	}
 }
 
-// bridgeIn hands what the Bridge client received to the page, in order,
-// once the page's client has started.
-func (c *ChromeClient) bridgeIn() {
-	select {
-	case <-c.start:
-	case <-c.ctx.Done():
-		return
-	}
-	for {
-		m, err := c.sub.Recv(c.ctx)
-		if err != nil {
-			return
-		}
-		b, err := m.Encode()
-		if err != nil {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
-		err = c.call(ctx, nil, "deliver", string(b))
-		cancel()
-		if err != nil && c.ctx.Err() == nil {
-			c.log(fmt.Sprintf("bridge: delivering %s from %s: %v", m.Type, m.From, err), nil)
-		}
-	}
+// undelivered logs a bridged message the page could not be handed.
+func (c *ChromeClient) undelivered(m signaling.Message, err error) {
+	c.log(fmt.Sprintf("bridge: delivering %s from %s: %v", m.Type, m.From, err), nil)
 }
 
 // pageTransport is the Go face's transport: the page's client.
@@ -552,21 +447,6 @@ func (c *ChromeClient) Events() *feed.Queue[signaling.ClientEvent] { return c.cl
 // the page's client).
 func (c *ChromeClient) EventHistory() []signaling.ClientEvent { return c.client.EventHistory() }
 
-// Logs returns the page's console messages, error events and uncaught
-// exceptions so far.
-func (c *ChromeClient) Logs() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.logs...)
-}
-
-// Err returns the page's uncaught exceptions (joined), or nil.
-func (c *ChromeClient) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return errors.Join(c.errs...)
-}
-
 // Close closes the page's client (its socket or stream closes, so the
 // server forgets the id), the Go face (its subscriptions end) and, on the
 // bridge, the Bridge client; it leaves the tab on about:blank and stops
@@ -580,12 +460,7 @@ func (c *ChromeClient) Close() error {
 		c.closed = true
 		client := c.client
 		c.mu.Unlock()
-		started := false
-		select {
-		case <-c.start:
-			started = true
-		default: // boot failed before the page's client started: nothing to close there
-		}
+		started := c.isStarted() // else boot failed before the page's client started: nothing to close there
 		if cerr := c.call(ctx, nil, "clientClose"); cerr != nil && started && !errors.Is(cerr, signaling.ErrClosed) {
 			err = cerr
 		}
@@ -595,14 +470,8 @@ func (c *ChromeClient) Close() error {
 		rctx, rcancel := c.runCtx(ctx)
 		_ = chromedp.Do(rctx, chromedp.Navigate("about:blank")) // the page and its connections end here
 		rcancel()
-		c.cancel()
-		c.raw.Close()
 		c.in.Close()
-		c.outQ.Close()
-		if c.sub != nil {
-			c.sub.Close()
-		}
-		c.wg.Wait()
+		c.stop()
 		if c.cfg.Bridge != nil {
 			_ = c.cfg.Bridge.Close()
 		}

@@ -183,19 +183,11 @@ func (c ChromeConfig) startConfig() map[string]any {
 //	                                               channel inboxes, stats series, bridge out
 //	bridge: Bridge client ─Subscribe─▶ bridgeIn ─▶ netlab.deliver ; signal-out ─▶ bridgeOut ─▶ Bridge.SendMessage
 type ChromePeer struct {
-	cfg ChromeConfig // read-only
-	tab *Tab         // read-only
+	*pageLink              // the tab: its events, logs, and the bridge (pagelink.go)
+	cfg       ChromeConfig // read-only
+	tab       *Tab         // read-only
 
-	ctx    context.Context // a chromedp context of the tab; canceled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	raw    *feed.Queue[any]        // from the listener: *runtime.EventBindingCalled, console, exceptions
-	outQ   *feed.Queue[outItem]    // signal-out, for bridgeOut
-	sub    *signaling.Subscription // bridge: what the Bridge client receives
-	events feed.Hub[peer.Event]    // every event
-	loaded chan struct{}           // closed at the first page-load
-	start  chan struct{}           // closed once netlab.start resolved (bridgeIn waits)
+	events feed.Hub[peer.Event] // every event
 
 	closeOnce sync.Once
 
@@ -206,9 +198,6 @@ type ChromePeer struct {
 	processed int64             // guarded by mu: seq of the last page event handled
 	progress  chan struct{}     // guarded by mu: closed and replaced when processed moves
 	stats     []peer.Stats      // guarded by mu: the page's 1 s snapshots
-	logs      []string          // guarded by mu: console messages and exceptions
-	errs      []error           // guarded by mu: uncaught exceptions
-	loads     int               // guarded by mu: page-load events seen
 }
 
 var _ peer.Endpoint = (*ChromePeer)(nil)
@@ -224,28 +213,19 @@ func NewChromePeer(ctx context.Context, tab *Tab, pageURL string, cfg ChromeConf
 	if tab == nil {
 		return nil, fmt.Errorf("%w: chrome peer: nil tab", peer.ErrBadConfig)
 	}
-	pctx, cancel := context.WithCancel(tab.Context())
 	p := &ChromePeer{
 		cfg:      cfg,
 		tab:      tab,
-		ctx:      pctx,
-		cancel:   cancel,
-		raw:      feed.NewQueue[any](),
-		outQ:     feed.NewQueue[outItem](),
-		loaded:   make(chan struct{}),
-		start:    make(chan struct{}),
 		inbox:    map[uint16]*inbox{},
 		progress: make(chan struct{}),
 	}
-	if err := chromedp.Listen(pctx, queueEvents(p.raw)); err != nil {
-		cancel()
-		return nil, fmt.Errorf("browsers: chrome peer %s: listening to the tab: %w", cfg.ID, err)
-	}
-	p.wg.Go(p.eventLoop)
+	var bridge *signaling.Client
 	if cfg.Signaling.Kind == SignalingBridge {
-		p.sub = cfg.Bridge.Subscribe(signaling.Filter{})
-		p.wg.Go(p.bridgeOut)
-		p.wg.Go(p.bridgeIn)
+		bridge = cfg.Bridge
+	}
+	p.pageLink = newLink(tab, cfg.ID, p, bridge)
+	if err := p.begin(); err != nil {
+		return nil, fmt.Errorf("browsers: chrome peer %s: %w", cfg.ID, err)
 	}
 	if err := p.boot(ctx, pageURL); err != nil {
 		return nil, errors.Join(err, p.Close())
@@ -272,14 +252,8 @@ func (p *ChromePeer) boot(ctx context.Context, pageURL string) error {
 	if err := p.call(ctx, nil, "start", p.cfg.startConfig()); err != nil {
 		return fmt.Errorf("browsers: chrome peer %s: netlab.start: %w", p.cfg.ID, err)
 	}
-	close(p.start)
+	p.started()
 	return nil
-}
-
-// runCtx is a chromedp context of the tab that ends with ctx (its
-// deadline included) or at Close.
-func (p *ChromePeer) runCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return within(p.ctx, ctx)
 }
 
 // peerCodes are the page's error codes as peer's errors.
@@ -343,37 +317,6 @@ func msTime(ms float64) time.Time {
 
 func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
 
-// eventLoop handles what the listener queued, in order.
-func (p *ChromePeer) eventLoop() {
-	for {
-		item, err := p.raw.Pop(p.ctx)
-		if err != nil {
-			return
-		}
-		switch e := item.(type) {
-		case *runtime.EventBindingCalled:
-			p.pageEvent(e.Payload)
-		case *runtime.EventConsoleAPICalled:
-			var args []string
-			for _, a := range e.Args {
-				args = append(args, remoteText(a))
-			}
-			p.log(fmt.Sprintf("console.%s: %s", e.Type, strings.Join(args, " ")))
-		case *runtime.EventExceptionThrown:
-			text := "uncaught exception"
-			if d := e.ExceptionDetails; d != nil {
-				text = (&chromedp.ExceptionError{ExceptionDetails: d}).Error()
-			}
-			err := fmt.Errorf("%w: %s: uncaught: %s", ErrPage, p.cfg.ID, text)
-			p.mu.Lock()
-			p.errs = append(p.errs, err)
-			p.logs = append(p.logs, err.Error())
-			p.mu.Unlock()
-			p.publish(peer.Event{Type: peer.EventError, Err: err, Detail: err.Error()})
-		}
-	}
-}
-
 func remoteText(a *runtime.RemoteObject) string {
 	if a == nil {
 		return ""
@@ -391,10 +334,9 @@ func remoteText(a *runtime.RemoteObject) string {
 	return string(a.Type)
 }
 
-func (p *ChromePeer) log(s string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.logs = append(p.logs, s)
+// exception publishes an uncaught exception of the page as an error event.
+func (p *ChromePeer) exception(err error) {
+	p.publish(peer.Event{Type: peer.EventError, Err: err, Detail: err.Error()})
 }
 
 func (p *ChromePeer) pageEvent(payload string) {
@@ -410,13 +352,7 @@ func (p *ChromePeer) pageEvent(payload string) {
 	}
 	switch e.Type {
 	case "page-load":
-		p.mu.Lock()
-		p.loads++
-		first := p.loads == 1
-		p.mu.Unlock()
-		if first {
-			close(p.loaded)
-		} else {
+		if !p.pageLoaded() {
 			p.publish(peer.Event{Type: peer.EventError, At: msTime(e.At), Err: fmt.Errorf("%w: the page reloaded (%s): the session is gone", peer.ErrClosed, e.Detail), Detail: "page reloaded"})
 		}
 		return
@@ -434,7 +370,7 @@ func (p *ChromePeer) pageEvent(payload string) {
 			p.publish(peer.Event{Type: peer.EventError, Err: fmt.Errorf("%w: signal-out: %v", ErrPage, err), Detail: e.Msg})
 			return
 		}
-		p.outQ.Push(outItem{m: m})
+		p.out.Push(bridgeItem{m: m, seq: e.Seq})
 		return
 	case "stats":
 		s, err := decodeStats(e.Stats)
@@ -539,57 +475,17 @@ func (p *ChromePeer) publish(e peer.Event) {
 	p.events.Publish(e)
 }
 
-// outItem is a message for bridgeOut to send, or (done set) a marker it
-// closes when everything before it was sent.
-type outItem struct {
-	m    signaling.Message
-	done chan struct{}
-}
-
-// bridgeOut sends what the page emitted, in order.
-func (p *ChromePeer) bridgeOut() {
-	for {
-		it, err := p.outQ.Pop(p.ctx)
-		if err != nil {
-			return
-		}
-		if it.done != nil {
-			close(it.done)
-			continue
-		}
-		m := it.m
-		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
-		err = p.cfg.Bridge.SendMessage(ctx, m)
-		cancel()
-		if err != nil && p.ctx.Err() == nil {
-			p.publish(peer.Event{Type: peer.EventError, Err: fmt.Errorf("browsers: %s: bridge: sending %s to %s: %w", p.cfg.ID, m.Type, m.To, err), Detail: "bridge send: " + err.Error()})
-		}
+// bridgeSent publishes a failure to send the page's signal-out on the bridge.
+func (p *ChromePeer) bridgeSent(it bridgeItem, err error) {
+	if err != nil && p.ctx.Err() == nil {
+		p.publish(peer.Event{Type: peer.EventError, Err: fmt.Errorf("browsers: %s: bridge: sending %s to %s: %w", p.cfg.ID, it.m.Type, it.m.To, err), Detail: "bridge send: " + err.Error()})
 	}
 }
 
-// bridgeIn hands what the Bridge client received to the page, in order,
-// once the page has started.
-func (p *ChromePeer) bridgeIn() {
-	select {
-	case <-p.start:
-	case <-p.ctx.Done():
-		return
-	}
-	for {
-		m, err := p.sub.Recv(p.ctx)
-		if err != nil {
-			return
-		}
-		b, err := m.Encode()
-		if err != nil {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
-		err = p.call(ctx, nil, "deliver", string(b))
-		cancel()
-		if err != nil && p.ctx.Err() == nil && !p.isClosed() {
-			p.publish(peer.Event{Type: peer.EventError, Err: err, Detail: "bridge deliver: " + err.Error()})
-		}
+// undelivered publishes a failure to hand the page a bridged message.
+func (p *ChromePeer) undelivered(_ signaling.Message, err error) {
+	if !p.isClosed() {
+		p.publish(peer.Event{Type: peer.EventError, Err: err, Detail: "bridge deliver: " + err.Error()})
 	}
 }
 
@@ -616,21 +512,6 @@ func (p *ChromePeer) Events() *peer.EventQueue { return p.events.Subscribe() }
 
 // EventHistory returns every event so far.
 func (p *ChromePeer) EventHistory() []peer.Event { return p.events.History() }
-
-// Logs returns the page's console messages and uncaught exceptions so far.
-func (p *ChromePeer) Logs() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.logs...)
-}
-
-// Err returns the page's uncaught exceptions (joined), or nil: a spec
-// must see them.
-func (p *ChromePeer) Err() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return errors.Join(p.errs...)
-}
 
 // StatsHistory returns the page's snapshots, one a second.
 func (p *ChromePeer) StatsHistory() []peer.Stats {
@@ -881,13 +762,7 @@ func (p *ChromePeer) shutdown(kill bool) error {
 		rctx, rcancel := p.runCtx(ctx)
 		_ = chromedp.Do(rctx, chromedp.Navigate("about:blank")) // the page and its connections end here
 		rcancel()
-		p.cancel()
-		p.raw.Close()
-		p.outQ.Close()
-		if p.sub != nil {
-			p.sub.Close()
-		}
-		p.wg.Wait()
+		p.stop()
 		p.mu.Lock()
 		queues := p.inbox
 		p.inbox = map[uint16]*inbox{}
@@ -906,12 +781,7 @@ func (p *ChromePeer) drainBridge(ctx context.Context, seq int64) {
 	if err := p.waitHandled(ctx, seq); err != nil {
 		return
 	}
-	done := make(chan struct{})
-	p.outQ.Push(outItem{done: done})
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
+	p.flushBridge(ctx)
 }
 
 // chromeChannel is a ChromePeer's Channel: calls go to the page by channel
