@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -38,20 +37,9 @@ func (c ChromeClientConfig) withDefaults() (ChromeClientConfig, error) {
 	if err := signaling.ValidateID(c.ID); err != nil {
 		return bad("ID: %v", err)
 	}
-	switch c.Signaling.Kind {
-	case SignalingWS:
-		c.Signaling.URL = strings.Replace(c.Signaling.URL, "http://", "ws://", 1)
-	case SignalingSSE:
-		c.Signaling.URL = strings.Replace(c.Signaling.URL, "ws://", "http://", 1)
-	case SignalingBridge:
-		if c.Bridge == nil {
-			return bad("Signaling.Kind bridge needs Bridge, the signaling client of %q", c.ID)
-		}
-		if c.Bridge.ID() != c.ID {
-			return bad("Bridge is the client of %q, want %q", c.Bridge.ID(), c.ID)
-		}
-	default:
-		return bad("Signaling.Kind: want ws, sse or bridge, got %q", c.Signaling.Kind)
+	var err error
+	if c.Signaling, err = c.Signaling.check(c.ID, c.Bridge); err != nil {
+		return bad("%v", err)
 	}
 	if c.StartTimeout < 0 {
 		return bad("negative StartTimeout %v", c.StartTimeout)

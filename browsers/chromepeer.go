@@ -54,6 +54,27 @@ type SignalingConfig struct {
 
 // ChromeConfig is what netlab.start needs, and for the bridge transport
 // the Go client whose messages go to the page.
+// check normalizes the URL's scheme for the kind and checks that a
+// bridge has the client of id.
+func (s SignalingConfig) check(id string, bridge *signaling.Client) (SignalingConfig, error) {
+	switch s.Kind {
+	case SignalingWS:
+		s.URL = strings.Replace(s.URL, "http://", "ws://", 1)
+	case SignalingSSE:
+		s.URL = strings.Replace(s.URL, "ws://", "http://", 1)
+	case SignalingBridge:
+		if bridge == nil {
+			return s, fmt.Errorf("signaling kind bridge needs Bridge, the signaling client of %q", id)
+		}
+		if bridge.ID() != id {
+			return s, fmt.Errorf("the Bridge client is %q's, want %q's", bridge.ID(), id)
+		}
+	default:
+		return s, fmt.Errorf("signaling kind: want ws, sse or bridge, got %q", s.Kind)
+	}
+	return s, nil
+}
+
 type ChromeConfig struct {
 	ID, RemoteID string
 	Glare        peer.GlareStrategy
@@ -95,20 +116,9 @@ func (c ChromeConfig) withDefaults() (ChromeConfig, error) {
 	if c.Glare != peer.GlareLock && c.Glare != peer.GlarePerfect {
 		return bad("Glare: want GlareLock or GlarePerfect, got %v", c.Glare)
 	}
-	switch c.Signaling.Kind {
-	case SignalingWS:
-		c.Signaling.URL = strings.Replace(c.Signaling.URL, "http://", "ws://", 1)
-	case SignalingSSE:
-		c.Signaling.URL = strings.Replace(c.Signaling.URL, "ws://", "http://", 1)
-	case SignalingBridge:
-		if c.Bridge == nil {
-			return bad("Signaling.Kind bridge needs Bridge, the signaling client of %q", c.ID)
-		}
-		if c.Bridge.ID() != c.ID {
-			return bad("Bridge is the client of %q, want %q", c.Bridge.ID(), c.ID)
-		}
-	default:
-		return bad("Signaling.Kind: want ws, sse or bridge, got %q", c.Signaling.Kind)
+	var err error
+	if c.Signaling, err = c.Signaling.check(c.ID, c.Bridge); err != nil {
+		return bad("%v", err)
 	}
 	if c.LockTimeout < 0 || c.SettleDelay < 0 || c.StartTimeout < 0 {
 		return bad("negative duration (LockTimeout %v, SettleDelay %v, StartTimeout %v)", c.LockTimeout, c.SettleDelay, c.StartTimeout)
