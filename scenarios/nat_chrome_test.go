@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -160,6 +161,44 @@ var _ = Describe("nat chrome-chrome", Label("nat", "chrome-chrome", "loopback"),
 				slices.Concat(natNotes, natcNotes)...)
 		})
 	})
+})
+
+// An external TURN server (a pion/turn on real loopback sockets, standing
+// in for a coturn) instead of the lab's: Chrome allocates on it directly
+// (relay-only, every packet to 127.0.0.1), a Go peer through the lab's
+// gateway (relay-only too: lab/gateway.go), and the pair meets relay to
+// relay on 127.0.0.1. With an external server a tab has no listener of
+// its own to shape: the links are ideal.
+var _ = Describe("nat with Chrome through an external TURN server", Label("nat", "loopback"), func() {
+	for _, ak := range []peer.Kind{peer.KindGo, peer.KindChrome} {
+		pair := "go-chrome"
+		if ak == peer.KindChrome {
+			pair = "chrome-chrome"
+		}
+		It(fmt.Sprintf("alice %s, bob Chrome: relay to relay on the external server", ak), Label(pair), func() {
+			url, allocs := natExternalTURN()
+			topo := lab.Topology{
+				Name:      "nat-chrome-external-turn",
+				Endpoints: []lab.EndpointConfig{{Name: "alice", Kind: ak}, {Name: "bob", Kind: peer.KindChrome}},
+				STUN:      lab.Server{Mode: lab.ServerOff},
+				TURN:      lab.Server{Mode: lab.ServerExternal, URLs: []string{url}, Username: "ext", Credential: "secret"},
+				Peer:      natcPeer,
+			}
+			runLab(labCase{Family: "nat", Pair: pair, Profile: "ideal, external TURN", Clock: labspec.Real}, topo, func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
+				out, _, _ := natcConnect(ctx, l, natcBound)
+				rec.Metric("setup_ms", perfMS(out.setup))
+				for _, s := range []struct {
+					who       string
+					own, peer peer.Stats
+				}{{"alice", out.sa, out.sb}, {"bob", out.sb, out.sa}} {
+					Expect(s.own.LocalAddress).To(HavePrefix("127.0.0.1:"), "%s's relay is the external server's", s.who)
+					Expect(s.own.RemoteAddress).To(Equal(s.peer.LocalAddress), "%s's remote is the other's relay", s.who)
+				}
+				Expect(out.sb.LocalCandidate).To(Equal("relay"), "Chrome's local candidate")
+				Expect(allocs.Load()).To(BeNumerically(">=", 2), "allocations on the external server")
+			})
+		})
+	}
 })
 
 // natcChrome is a Chrome endpoint in the NAT columns.
