@@ -100,17 +100,25 @@ func (p *GoPeer) newPC() (*webrtc.PeerConnection, error) {
 			p.localCandidate(c)
 		}
 	})
+	// The connection state is derived here from its two inputs rather
+	// than taken from pion's OnConnectionStateChange, which runs each
+	// change on a goroutine of its own (connTracker says why).
+	ct := newConnTracker()
+	recordConn := func(cs webrtc.PeerConnectionState) {
+		if p.isCurrent(pc) {
+			p.recordState(machineConnection, cs.String())
+		}
+	}
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
 		if p.isCurrent(pc) {
 			p.onICEState(s)
 		}
+		ct.iceChanged(s, pc.SignalingState() == webrtc.SignalingStateClosed, recordConn)
 	})
-	// pion calls these two on fresh goroutines, so their order is not the
-	// order of the changes: record the state current when they run.
-	pc.OnConnectionStateChange(func(webrtc.PeerConnectionState) {
-		if p.isCurrent(pc) {
-			p.recordState(machineConnection, pc.ConnectionState().String())
-		}
+	// pion calls it with the DTLS transport's lock held: the handler must
+	// not call back into the transport.
+	pc.SCTP().Transport().OnStateChange(func(s webrtc.DTLSTransportState) {
+		ct.dtlsChanged(s, pc.SignalingState() == webrtc.SignalingStateClosed, recordConn)
 	})
 	pc.OnSignalingStateChange(func(webrtc.SignalingState) {
 		p.noteSignaling(pc)
