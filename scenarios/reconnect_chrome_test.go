@@ -224,9 +224,16 @@ func rccControl(l *lab.Lab, endpoint, kind string) time.Time {
 // rccAwait waits for ep's first event of type t at or after since, until
 // by (plus a moment for the page's events to arrive).
 func rccAwait(ctx context.Context, ep peer.Endpoint, t peer.EventType, since, by time.Time) (peer.Event, bool) {
+	return rccPoll(ctx, by, func() (peer.Event, bool) { return firstEvent(ep, t, since) })
+}
+
+// rccPoll calls find until it finds an event or by (plus a moment for the
+// page's events to arrive) has passed. The endpoints keep a history, not a
+// hook per condition, so this polls it.
+func rccPoll(ctx context.Context, by time.Time, find func() (peer.Event, bool)) (peer.Event, bool) {
 	until := by.Add(rccLate)
 	for {
-		if ev, ok := firstEvent(ep, t, since); ok {
+		if ev, ok := find(); ok {
 			return ev, true
 		}
 		if !time.Now().Before(until) {
@@ -235,7 +242,7 @@ func rccAwait(ctx context.Context, ep peer.Endpoint, t peer.EventType, since, by
 		select {
 		case <-ctx.Done():
 			return peer.Event{}, false
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond): // polling the history
 		}
 	}
 }
@@ -688,22 +695,14 @@ var _ = Describe("reconnect (Chrome)", Label("reconnect"), func() {
 // rccAwaitState waits for ep entering state on machine at or after since,
 // until by.
 func rccAwaitState(ctx context.Context, ep peer.Endpoint, machine, state string, since, by time.Time) (peer.Event, bool) {
-	until := by.Add(rccLate)
-	for {
+	return rccPoll(ctx, by, func() (peer.Event, bool) {
 		for _, ev := range ep.EventHistory() {
 			if ev.Type == peer.EventState && ev.Machine == machine && ev.State == state && !ev.At.Before(since) {
 				return ev, true
 			}
 		}
-		if !time.Now().Before(until) {
-			return peer.Event{}, false
-		}
-		select {
-		case <-ctx.Done():
-			return peer.Event{}, false
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+		return peer.Event{}, false
+	})
 }
 
 // rccPort is the port of a "host:port" address ("" without one).
