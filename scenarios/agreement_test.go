@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -76,10 +77,19 @@ var _ = Describe("virtual and real time agree", Label("agreement", "go-go", "loo
 			var verdicts [2]error
 			var results [2]labspec.Result
 			var late time.Duration
+			// Both runs' state changes, printed with a failure: the
+			// comparison is only as readable as its two sides.
+			DeferCleanup(func() {
+				if CurrentSpecReport().Failed() {
+					AddReportEntry("alice's state changes", fmt.Sprintf("virtual: %s\nreal:    %s",
+						changeList(results[0].Timeline), changeList(results[1].Timeline)))
+				}
+			})
 			for i, clock := range []labspec.Clock{labspec.Virtual, labspec.Real} {
 				var stop func() time.Duration
 				if clock == labspec.Real {
 					stop = timerLateness()
+					DeferCleanup(func() { stop() }) // when the run fails through
 				}
 				results[i] = runLab(labCase{Family: "agreement", Clock: clock, Timeout: 20 * time.Second}, s.topo,
 					func(ctx context.Context, l *lab.Lab, _ *caseRecord) { verdicts[i] = s.body(ctx, l) })
@@ -199,8 +209,8 @@ func waitState(ctx context.Context, l *lab.Lab, id, st string, n int) error {
 
 // timerLateness starts a probe of the wall clock's timers: a 5 ms timer,
 // re-armed each time it fires. The returned stop ends the probe and
-// returns the most any firing came after its due time, which is how late
-// any timer of the run (pion's ticks included) could have run.
+// returns, at every call, the most any firing came after its due time:
+// how late any timer of the run (pion's ticks included) could have run.
 func timerLateness() (stop func() time.Duration) {
 	const period = 5 * time.Millisecond
 	done, res := make(chan struct{}), make(chan time.Duration, 1)
@@ -222,10 +232,10 @@ func timerLateness() (stop func() time.Duration) {
 			}
 		}
 	}()
-	return func() time.Duration {
+	return sync.OnceValue(func() time.Duration {
 		close(done)
 		return <-res
-	}
+	})
 }
 
 // restoreTime is when the first Restore happened, or -1.
@@ -247,6 +257,15 @@ func stateChanges(tl []lab.Entry, machine string) []lab.Entry {
 		}
 	}
 	return out
+}
+
+// changeList is alice's state changes in one line ("ice=checking@0.2s ...").
+func changeList(tl []lab.Entry) string {
+	var b strings.Builder
+	for _, e := range stateChanges(tl, "") {
+		fmt.Fprintf(&b, "%s@%v ", e.Detail, e.At)
+	}
+	return b.String()
 }
 
 func names(es []lab.Entry) []string {
