@@ -62,10 +62,10 @@ var _ = Describe("virtual and real time agree", Label("agreement", "go-go", "loo
 				Expect(l.Cut("bob")).To(Succeed())
 				time.Sleep(1500 * time.Millisecond) // the outage (virtual in the bubble, real otherwise)
 				Expect(l.Restore("bob")).To(Succeed())
-				// Both machines: pion reports the peer connection's
-				// state from a callback of its own, after ICE's, and a
-				// body that returned between the two would end one
-				// run's timeline before it (seen once in 10 runs).
+				// Both machines: the peer connection's state is
+				// recorded just after ICE's (or at DTLS's), and a body
+				// that returned between the two would end one run's
+				// timeline before it.
 				if err := waitState(ctx, l, "alice", "ice=connected", 2); err != nil {
 					return err
 				}
@@ -161,9 +161,9 @@ func openChannel(ctx context.Context, l *lab.Lab) error {
 			if err != nil {
 				return
 			}
-			// The peer connection's failed follows ICE's from another
-			// callback: waiting for it keeps the real run from ending
-			// between the two.
+			// The peer connection's failed is recorded just after ICE's:
+			// waiting for it keeps the real run from ending between the
+			// two.
 			if e.Type == peer.EventState && e.Machine == "connection" && e.State == "failed" {
 				stop(errors.New("alice: connection failed"))
 				return
