@@ -44,14 +44,7 @@ func TestConnectionStateSequence(t *testing.T) {
 		pr := newPair(t, pairOpts{seed: 7})
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		ch, err := pr.a.CreateDataChannel(ctx, "c", ChannelOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, err := pr.b.AcceptDataChannel(ctx, "c")
-		if err != nil {
-			t.Fatal(err)
-		}
+		ch, in := openChannel(t, ctx, pr)
 		if err := expectMessage(ctx, ch, in, "x"); err != nil {
 			t.Fatal(err)
 		}
