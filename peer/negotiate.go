@@ -167,6 +167,7 @@ func (p *GoPeer) onOffer(m signaling.Message, desc webrtc.SessionDescription) {
 	// is out (or released on failure).
 	p.holdCandidates()
 	defer p.releaseCandidates()
+	checking := p.checkingMark()
 	err := pc.SetRemoteDescription(desc)
 	p.noteSignaling(pc)
 	if err != nil {
@@ -174,7 +175,7 @@ func (p *GoPeer) onOffer(m signaling.Message, desc webrtc.SessionDescription) {
 		return
 	}
 	if restart {
-		p.remoteRestartBegun()
+		p.remoteRestartBegun(checking)
 	}
 	p.flushRemoteCandidatesLocked(pc)
 	answer, err := pc.CreateAnswer(nil)

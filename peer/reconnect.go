@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -42,27 +41,29 @@ const (
 
 // reconnectState is the ICE history the policy needs; guarded by mu.
 type reconnectState struct {
-	ice           webrtc.ICEConnectionState
-	up            bool   // connected or completed now
-	ever          bool   // connected at least once
-	connectedSeq  uint64 // transitions into connected
-	failedSeq     uint64 // transitions into failed
-	lastConnected time.Time
-	detectedAt    time.Time // set while a disconnection is not yet recovered
-	// The remote's ICE restarts: how many, and the connected count when
-	// the latest began (it serves the outage it began in).
-	remoteRestarts   uint64
-	remoteRestartSeq uint64
+	ice          webrtc.ICEConnectionState
+	up           bool   // connected or completed now
+	ever         bool   // connected at least once
+	connectedSeq uint64 // transitions into connected
+	failedSeq    uint64 // transitions into failed
+	checkingSeq  uint64 // transitions into checking
+	// failedChecking is checkingSeq at the latest failure: a failure
+	// belongs to the checks (or restart) that checkingSeq counts.
+	failedChecking uint64
+	lastConnected  time.Time
+	detectedAt     time.Time // set while a disconnection is not yet recovered
+	// The remote's ICE restarts: how many, the connected count when the
+	// latest began (it serves the outage it began in), and checkingSeq
+	// just before it was applied (its own checking comes after).
+	remoteRestarts        uint64
+	remoteRestartSeq      uint64
+	remoteRestartChecking uint64
 }
 
-// onICEState tracks ICE for the events and the policy.
-func (p *GoPeer) onICEState(s webrtc.ICEConnectionState) {
-	now := time.Now()
-	p.recordState(machineICE, s.String())
-	lastRx := p.gnet.lastReceived()
+// note takes ICE's new state s (at now; lastRx: the last packet heard)
+// and returns the event it makes, if any.
+func (rc *reconnectState) note(s webrtc.ICEConnectionState, now, lastRx time.Time) *Event {
 	var ev *Event
-	p.mu.Lock()
-	rc := &p.rc
 	rc.ice = s
 	switch s {
 	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
@@ -80,6 +81,7 @@ func (p *GoPeer) onICEState(s webrtc.ICEConnectionState) {
 		rc.up = false
 		if s == webrtc.ICEConnectionStateFailed {
 			rc.failedSeq++
+			rc.failedChecking = rc.checkingSeq
 		}
 		if rc.ever && rc.detectedAt.IsZero() {
 			from := rc.lastConnected
@@ -89,9 +91,38 @@ func (p *GoPeer) onICEState(s webrtc.ICEConnectionState) {
 			rc.detectedAt = now
 			ev = &Event{Type: EventDisconnected, At: now, Since: from, Duration: now.Sub(from), Detail: "ice " + s.String()}
 		}
+	case webrtc.ICEConnectionStateChecking:
+		rc.up = false
+		rc.checkingSeq++
 	default:
 		rc.up = false
 	}
+	return ev
+}
+
+// remoteBegan notes a restart the remote began; checking is checkingSeq
+// from before its offer was applied.
+func (rc *reconnectState) remoteBegan(checking uint64) {
+	rc.remoteRestarts++
+	rc.remoteRestartSeq = rc.connectedSeq
+	rc.remoteRestartChecking = checking
+}
+
+// remoteRestartEnd says how the remote's latest restart, begun while the
+// connected count was seq, ended so far: ICE connected since, or the
+// restart's own checks failed (a failure of the checks before it does
+// not count).
+func (rc *reconnectState) remoteRestartEnd(seq uint64) (connected, failed bool) {
+	return rc.connectedSeq > seq, rc.failedChecking > rc.remoteRestartChecking
+}
+
+// onICEState tracks ICE for the events and the policy.
+func (p *GoPeer) onICEState(s webrtc.ICEConnectionState) {
+	now := time.Now()
+	p.recordState(machineICE, s.String())
+	lastRx := p.gnet.lastReceived()
+	p.mu.Lock()
+	ev := p.rc.note(s, now, lastRx)
 	p.notifyLocked()
 	p.mu.Unlock()
 	if ev != nil {
@@ -126,11 +157,22 @@ func (p *GoPeer) iceMarks() (up bool, connected, failed uint64) {
 	return p.rc.up, p.rc.connectedSeq, p.rc.failedSeq
 }
 
-// remoteRestartBegun notes and reports an ICE restart the remote began.
-func (p *GoPeer) remoteRestartBegun() {
+// checkingMark is the count of transitions into checking so far. Taken
+// before a restart offer is applied, it tells that restart's checks (and
+// their failure) from earlier ones: pion reports states from a queue of
+// its own, so a failure of the old checks can still arrive after the
+// restart offer was applied, and the restart's checking after that.
+func (p *GoPeer) checkingMark() uint64 {
 	p.mu.Lock()
-	p.rc.remoteRestarts++
-	p.rc.remoteRestartSeq = p.rc.connectedSeq
+	defer p.mu.Unlock()
+	return p.rc.checkingSeq
+}
+
+// remoteRestartBegun notes and reports an ICE restart the remote began;
+// checking is checkingMark from before its offer was applied.
+func (p *GoPeer) remoteRestartBegun(checking uint64) {
+	p.mu.Lock()
+	p.rc.remoteBegan(checking)
 	p.mu.Unlock()
 	p.emit(Event{Type: EventRestart, Detail: "remote ICE restart"})
 }
@@ -155,6 +197,26 @@ func (p *GoPeer) restartBody(ctx context.Context, why string, skipIfUp bool) err
 		return fmt.Errorf("peer %s: ICE restart: %w", p.cfg.ID, err)
 	}
 	return p.waitReconnected(ctx, seq, fseq)
+}
+
+// waitRemoteRestart waits for the remote's latest restart (begun while
+// the connected count was seq): nil once ICE connects, an error once the
+// restart's own checks failed, or after restartWait.
+func (p *GoPeer) waitRemoteRestart(ctx context.Context, seq uint64) error {
+	wctx, cancel := context.WithTimeout(ctx, p.restartWait())
+	defer cancel()
+	return p.waitFor(wctx, "the remote's ICE restart", func() (bool, error) {
+		p.mu.Lock()
+		connected, failed := p.rc.remoteRestartEnd(seq)
+		p.mu.Unlock()
+		switch {
+		case connected:
+			return true, nil
+		case failed:
+			return false, fmt.Errorf("peer %s: the remote's ICE restart failed", p.cfg.ID)
+		}
+		return false, p.perfectError()
+	})
 }
 
 func (p *GoPeer) waitReconnected(ctx context.Context, seq, fseq uint64) error {
@@ -278,14 +340,17 @@ func (p *GoPeer) recover(why string) {
 				// the lock: its restart is ours too. pion can report the
 				// new connection a moment after the remote released the
 				// lock, so "connected now?" alone would restart again;
-				// wait for that restart first (once), and restart only if
-				// it does not connect within restartWait. A failed state
-				// does not end the wait: the one that set off this
-				// outage's restarts can be reported after the remote's
-				// restart began.
+				// wait for that restart first (once), and restart when
+				// it fails or does not connect within restartWait. Only a
+				// failure of the restart's own checks counts: the one
+				// that set off this outage's restarts can be reported
+				// after the remote's restart began. (Waiting out
+				// restartWait for a restart that had already failed held
+				// the lock 7 s, and the remote's next attempt timed out
+				// on it: 1 run in 75 of the long outage cases under load.)
 				if n, rseq := p.remoteRestart(); n != served && rseq == seq {
 					served = n
-					if p.waitReconnected(ctx, rseq, math.MaxUint64) == nil {
+					if p.waitRemoteRestart(ctx, rseq) == nil {
 						return nil
 					}
 				}
