@@ -74,12 +74,14 @@ func runLab(c labCase, topo lab.Topology, body func(ctx context.Context, l *lab.
 	var timeline []lab.Entry
 	var ledgers []netem.Ledger
 	var res labspec.Result
+	cpu0 := processCPU()
 	defer func() {
 		// Recorded even when the body fails: a failed case's timeline
 		// is the most useful one.
 		if res.Wall > 0 {
 			rec.Metric("lab_clock_s", res.Elapsed.Seconds())
 			rec.Metric("wall_s", res.Wall.Seconds())
+			rec.Metric("cpu_s", (processCPU() - cpu0).Seconds())
 		}
 		recordLab(c, topo, clock, rec, timeline, ledgers)
 		if CurrentSpecReport().Failed() && len(timeline) > 0 {
