@@ -197,13 +197,19 @@ func rccDetectWindow(k peer.Kind, cfg peer.Config) (lo, hi time.Duration) {
 	return ice.Disconnected - ice.KeepAlive - rccRTT, ice.Disconnected + ice.KeepAlive + rccLate
 }
 
-// rccSCTPBackoff caps how long an endpoint of kind k waits to retransmit
-// on a data channel.
-func rccSCTPBackoff(k peer.Kind, cfg peer.Config) time.Duration {
+// rccDataBack bounds how long, once the path is back, a message from an
+// endpoint of kind k takes to arrive: two of its SCTP retransmission
+// caps. Its T3-rtx timer fires within one, but a SACK that acknowledges
+// the earliest outstanding chunk restarts it (RFC 4960 6.3.2 R3); such a
+// SACK comes once the remote hears from us again, for a chunk it got
+// just before the path went and whose SACK was lost (seen with pion:
+// see rclDataBack).
+func rccDataBack(k peer.Kind, cfg peer.Config) time.Duration {
+	backoff := cfg.SCTPRTOMax
 	if k == peer.KindChrome {
-		return chromeSCTPBackoffMax
+		backoff = chromeSCTPBackoffMax
 	}
-	return cfg.SCTPRTOMax
+	return 2 * backoff
 }
 
 // rccControl is when the lab did kind ("cut", "restore", "rebind") to
@@ -269,12 +275,12 @@ func rccEcho(ctx context.Context, by time.Time, out, in peer.Channel, msg string
 	Expect(string(got)).To(Equal(msg))
 }
 
-// rccEchoBoth checks a message each way, each within its sender's SCTP
-// backoff cap of the call (the path being up): deadlines from now.
+// rccEchoBoth checks a message each way, each within its sender's
+// rccDataBack of the call (the path being up): deadlines from now.
 func rccEchoBoth(ctx context.Context, a, b peer.Endpoint, cfg peer.Config, out, in peer.Channel, msg string) {
 	GinkgoHelper()
-	rccEcho(ctx, time.Now().Add(rccSCTPBackoff(a.Kind(), cfg)+rccLate), out, in, msg)
-	rccEcho(ctx, time.Now().Add(rccSCTPBackoff(b.Kind(), cfg)+rccLate), in, out, msg+", back")
+	rccEcho(ctx, time.Now().Add(rccDataBack(a.Kind(), cfg)+rccLate), out, in, msg)
+	rccEcho(ctx, time.Now().Add(rccDataBack(b.Kind(), cfg)+rccLate), in, out, msg+", back")
 }
 
 // rccRestarts splits ep's ICE restarts since t into its policy's (or a
@@ -410,7 +416,8 @@ var _ = Describe("reconnect (Chrome)", Label("reconnect"), func() {
 					Expect(l.Restore(cut)).To(Succeed())
 					restoredAt := rccControl(l, cut, "restore")
 					// SCTP retransmits what went into the outage (the
-					// heartbeats) on its backoff, capped per side.
+					// heartbeats) on its backoff, capped per side
+					// (rccDataBack).
 					rccEchoBoth(ctx, a, b, cfg, out, in, "after the outage")
 					rec.Metric("data_back_ms", float64(time.Since(restoredAt).Milliseconds()))
 					// Neither side can detect it: pion needs Disconnected
@@ -629,8 +636,8 @@ var _ = Describe("reconnect (Chrome)", Label("reconnect"), func() {
 	// Bound, from the latest switch: the old pair's first unanswered
 	// check is at most a stable interval and a strong tick (2.98 s) after
 	// the rebind and it is unwritable 5 s later (+ a weak tick); then each
-	// sender's next SCTP retransmission (<= 3 s for the tab, <= SCTPRTOMax
-	// for pion).
+	// sender's SCTP retransmission (rccDataBack: <= 6 s for the tab,
+	// <= 2 x SCTPRTOMax for pion).
 	// pion nominates nothing before the tab's only candidate, a relay one,
 	// is RelayAcceptanceMinWait old; with the suite's 50 ms its best valid
 	// pair then was at times its own relay pair (1 run in 3 on a fresh
@@ -659,8 +666,8 @@ var _ = Describe("reconnect (Chrome)", Label("reconnect"), func() {
 					Expect(n).To(BeNumerically(">", 0), "no socket was rebound")
 					rebindAt := rccControl(l, "alice", "rebind")
 					switched := rebindAt.Add(chromeStablePing + chromeStrongTick + chromeUnwritableTimeout + chromeWeakTick)
-					rccEcho(ctx, switched.Add(rccSCTPBackoff(a.Kind(), rccPeer)+rccLate), out, in, "after the rebind")
-					rccEcho(ctx, switched.Add(rccSCTPBackoff(b.Kind(), rccPeer)+rccLate), in, out, "after the rebind, back")
+					rccEcho(ctx, switched.Add(rccDataBack(a.Kind(), rccPeer)+rccLate), out, in, "after the rebind")
+					rccEcho(ctx, switched.Add(rccDataBack(b.Kind(), rccPeer)+rccLate), in, out, "after the rebind, back")
 					rec.Metric("recover_ms", float64(time.Since(rebindAt).Milliseconds()))
 					for _, ep := range []peer.Endpoint{a, b} {
 						Expect(rclICEAfter(ep, rebindAt)).To(BeEmpty(), "%s: ICE moved on a rebind", ep.ID())
