@@ -29,7 +29,7 @@ type PacketConn struct {
 
 	up    *lane[packet] // writes towards the network
 	down  *lane[packet] // reads towards the endpoint
-	ready chan packet   // bounded ready queue
+	ready *readyQueue   // bounded, towards ReadFrom
 	rd    *deadline
 
 	closed     atomic.Bool
@@ -106,7 +106,7 @@ func WrapPacketConn(pc net.PacketConn, sh *Shaper, opts ...PacketConnOption) (*P
 		pc:         pc,
 		sh:         sh,
 		clock:      sh.Clock(),
-		ready:      make(chan packet, o.readQueue),
+		ready:      newReadyQueue(o.readQueue),
 		rd:         newDeadline(),
 		closing:    make(chan struct{}),
 		readerDone: make(chan struct{}),
@@ -217,14 +217,8 @@ func (c *PacketConn) Close() error {
 		c.closeErr = c.pc.Close()
 		<-c.readerDone
 		c.discard(c.down.close())
-		for {
-			select {
-			case p := <-c.ready:
-				c.discard([]packet{p})
-				continue
-			default:
-			}
-			break
+		for p, ok := c.ready.pop(); ok; p, ok = c.ready.pop() {
+			c.discard([]packet{p})
 		}
 	})
 	return c.closeErr

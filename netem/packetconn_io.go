@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -102,7 +103,9 @@ func (c *PacketConn) writeRaw(b []byte, addr net.Addr) (int, error) {
 // fails (Close closes it) and shapes every packet in direction Down.
 func (c *PacketConn) readLoop() {
 	defer close(c.readerDone)
-	buf := make([]byte, maxDatagram)
+	bp := readBufPool.Get().(*[]byte)
+	defer readBufPool.Put(bp)
+	buf := *bp
 	for {
 		n, addr, err := c.pc.ReadFrom(buf)
 		if n > 0 || err == nil {
@@ -116,6 +119,13 @@ func (c *PacketConn) readLoop() {
 		}
 	}
 }
+
+// readBufPool holds the readers' datagram buffers: a lab opens and closes
+// thousands of conns, and each reader needs 64 KB to never truncate.
+var readBufPool = sync.Pool{New: func() any {
+	b := make([]byte, maxDatagram)
+	return &b
+}}
 
 // transientReadError: an ICMP error reported on a UDP socket; the socket
 // goes on working.
@@ -146,9 +156,7 @@ func (c *PacketConn) arrive(data []byte, addr net.Addr) {
 // enqueue is the down lane's deliver: into the ready queue, or dropped
 // when it is full, as a socket buffer overflows.
 func (c *PacketConn) enqueue(p packet) {
-	select {
-	case c.ready <- p:
-	default:
+	if !c.ready.push(p) {
 		c.readQueueDrops.Add(1)
 		putBuf(p.buf)
 	}
@@ -206,10 +214,8 @@ func (c *PacketConn) next() (packet, error) {
 		if c.closed.Load() {
 			return packet{}, c.opError("read", errConnClosed)
 		}
-		select {
-		case p := <-c.ready:
+		if p, ok := c.ready.pop(); ok {
 			return p, nil
-		default:
 		}
 		at, changed := c.rd.get()
 		var expired <-chan time.Time
@@ -227,8 +233,7 @@ func (c *PacketConn) next() (packet, error) {
 			expired = timer.C()
 		}
 		select {
-		case p := <-c.ready:
-			return p, nil
+		case <-c.ready.avail: // pop again
 		case <-expired: // look at the deadline again: it may have moved
 		case <-changed:
 		case <-c.closing:
@@ -237,10 +242,8 @@ func (c *PacketConn) next() (packet, error) {
 				continue
 			}
 			// The wrapped conn failed: serve what is ready, then its error.
-			select {
-			case p := <-c.ready:
+			if p, ok := c.ready.pop(); ok {
 				return p, nil
-			default:
 			}
 			return packet{}, c.readErr
 		}

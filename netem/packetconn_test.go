@@ -34,9 +34,12 @@ type memPacket struct {
 
 // memPair returns two connected ends with documentation addresses (RFC
 // 5737): nothing here touches a real network.
-func memPair() (*memConn, *memConn) {
-	a := &memConn{addr: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1000}, in: make(chan memPacket, 1<<16), done: make(chan struct{})}
-	b := &memConn{addr: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 2000}, in: make(chan memPacket, 1<<16), done: make(chan struct{})}
+func memPair() (*memConn, *memConn) { return memPairN(1 << 16) }
+
+// memPairN is memPair with room for n packets each way.
+func memPairN(n int) (*memConn, *memConn) {
+	a := &memConn{addr: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1000}, in: make(chan memPacket, n), done: make(chan struct{})}
+	b := &memConn{addr: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 2000}, in: make(chan memPacket, n), done: make(chan struct{})}
 	a.peer, b.peer = b, a
 	return a, b
 }
