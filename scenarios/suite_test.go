@@ -44,7 +44,7 @@ func TestScenarios(t *testing.T) {
 		// Ginkgo's own interrupt handler stays registered after RunSpecs.
 		goleak.IgnoreTopFunction("github.com/onsi/ginkgo/v2/internal/interrupt_handler.(*InterruptHandler).registerForInterrupts.func2"))
 	RegisterFailHandler(Fail)
-	RunSpecs(t, "netlab scenarios")
+	RunSpecs(t, suiteDescription)
 	// No browser process may outlive the suite.
 	browserMu.Lock()
 	dir := ""
@@ -87,11 +87,26 @@ func record(d *caseData) {
 	AddReportEntry(caseEntry, d, ReportEntryVisibilityNever)
 }
 
+// suiteDescription is the suite's name in RunSpecs. Ginkgo matches a
+// -ginkgo.focus regexp against it, a space, and the spec's full text.
+const suiteDescription = "netlab scenarios"
+
 // reproduce is the command that reruns exactly this spec with this seed.
 func reproduce(r SpecReport) string {
-	focus := "^" + regexp.QuoteMeta(r.FullText()) + "$"
-	return fmt.Sprintf("go test ./scenarios -run TestScenarios -count=1 -args -ginkgo.focus='%s' -netlab.seed=%d",
-		strings.ReplaceAll(focus, "'", `'\''`), *seed)
+	return fmt.Sprintf("go test ./scenarios -run TestScenarios -count=1 -args -ginkgo.focus=%s -netlab.seed=%d",
+		shellQuote(reproduceFocus(r.FullText())), *seed)
+}
+
+// reproduceFocus is the -ginkgo.focus that selects exactly the spec with
+// this full text. The anchors must cover the suite's description, which
+// Ginkgo puts in front of the text it matches.
+func reproduceFocus(fullText string) string {
+	return "^" + regexp.QuoteMeta(suiteDescription+" "+fullText) + "$"
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 var _ = ReportAfterEach(func(r SpecReport) {
