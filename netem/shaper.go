@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -92,6 +93,16 @@ type dirState struct {
 
 	rngLoss, rngDelay, rngDup, rngCorrupt, rngReorder *rand.Rand
 	ledger                                            *ledger
+
+	// A memoryless loss model draws from one stream per packet size, so
+	// a flow of one size (a channel's messages, a codec's fixed frames)
+	// meets the same losses run after run, however keepalives, SACKs
+	// and other flows interleave with it. The Markov models keep rngLoss:
+	// their state follows the packets in arrival order.
+	lossBySize map[int]*rand.Rand
+	seed       uint64
+	point      string
+	dir        Direction
 }
 
 // linkParams is a resolved Link, ready to apply.
@@ -141,6 +152,7 @@ func New(cfg Config, opts ...Option) (*Shaper, error) {
 	s := &Shaper{name: cfg.Name, seed: cfg.Seed, clock: o.clock, epoch: o.epoch}
 	for _, dir := range Directions {
 		d := &s.dirs[dir]
+		d.seed, d.point, d.dir = cfg.Seed, cfg.Name, dir
 		d.rngLoss = stream(cfg.Seed, cfg.Name, dir, "loss")
 		d.rngDelay = stream(cfg.Seed, cfg.Name, dir, "delay")
 		d.rngDup = stream(cfg.Seed, cfg.Name, dir, "duplicate")
@@ -344,7 +356,7 @@ func (d *dirState) decide(t time.Duration, size int) Fate {
 		f.Drop = DropBlackhole
 	case lp.flapPeriod > 0 && (t-origin)%lp.flapPeriod >= lp.flapUp:
 		f.Drop = DropFlap
-	case lp.loss != nil && lp.loss.lost(d.rngLoss):
+	case lp.loss != nil && lp.loss.lost(d.lossStream(lp.loss, size)):
 		f.Drop = DropLoss
 	}
 	if f.Dropped() {
@@ -403,4 +415,23 @@ func (s *Shaper) Ledger(dir Direction) Ledger {
 // Ledgers returns both directions' ledgers, up first.
 func (s *Shaper) Ledgers() []Ledger {
 	return []Ledger{s.Ledger(Up), s.Ledger(Down)}
+}
+
+// lossStream is the stream model m draws from for a packet of this size.
+// A memoryless model's draws are independent whichever stream they come
+// from, so keying them by size changes no probability, only which packets
+// share a sequence.
+func (d *dirState) lossStream(m lossModel, size int) *rand.Rand {
+	if _, ok := m.(bernoulli); !ok {
+		return d.rngLoss
+	}
+	r := d.lossBySize[size]
+	if r == nil {
+		if d.lossBySize == nil {
+			d.lossBySize = make(map[int]*rand.Rand)
+		}
+		r = stream(d.seed, d.point, d.dir, "loss/size="+strconv.Itoa(size))
+		d.lossBySize[size] = r
+	}
+	return r
 }
