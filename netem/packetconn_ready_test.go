@@ -102,8 +102,8 @@ func TestReadyQueueGrowsWithUse(t *testing.T) {
 }
 
 // TestPacketConnConcurrentReaders: several goroutines blocked in ReadFrom
-// on one conn get every packet between them, once. Two readers waiting for
-// one token is the case a lost wake-up would strand.
+// on one conn get every packet between them, once. (The lost wake-up this
+// could hide is checked where it can be hit: TestReadyQueueTokenOutlivesPop.)
 func TestPacketConnConcurrentReaders(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	synctest.Test(t, func(t *testing.T) {
