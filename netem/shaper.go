@@ -99,10 +99,8 @@ type dirState struct {
 	// meets the same losses run after run, however keepalives, SACKs
 	// and other flows interleave with it. The Markov models keep rngLoss:
 	// their state follows the packets in arrival order.
-	lossBySize map[int]*rand.Rand
-	seed       uint64
-	point      string
-	dir        Direction
+	lossBySize    map[int]*rand.Rand
+	newLossStream func(size int) *rand.Rand
 }
 
 // linkParams is a resolved Link, ready to apply.
@@ -152,8 +150,10 @@ func New(cfg Config, opts ...Option) (*Shaper, error) {
 	s := &Shaper{name: cfg.Name, seed: cfg.Seed, clock: o.clock, epoch: o.epoch}
 	for _, dir := range Directions {
 		d := &s.dirs[dir]
-		d.seed, d.point, d.dir = cfg.Seed, cfg.Name, dir
 		d.rngLoss = stream(cfg.Seed, cfg.Name, dir, "loss")
+		d.newLossStream = func(size int) *rand.Rand {
+			return stream(cfg.Seed, cfg.Name, dir, "loss/size="+strconv.Itoa(size))
+		}
 		d.rngDelay = stream(cfg.Seed, cfg.Name, dir, "delay")
 		d.rngDup = stream(cfg.Seed, cfg.Name, dir, "duplicate")
 		d.rngCorrupt = stream(cfg.Seed, cfg.Name, dir, "corrupt")
@@ -430,7 +430,7 @@ func (d *dirState) lossStream(m lossModel, size int) *rand.Rand {
 		if d.lossBySize == nil {
 			d.lossBySize = make(map[int]*rand.Rand)
 		}
-		r = stream(d.seed, d.point, d.dir, "loss/size="+strconv.Itoa(size))
+		r = d.newLossStream(size)
 		d.lossBySize[size] = r
 	}
 	return r
