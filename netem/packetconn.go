@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/netlab/netlab/internal/feed"
 )
 
 // PacketConn is a packet conn whose traffic crosses a Shaper. It satisfies
@@ -27,9 +29,9 @@ type PacketConn struct {
 	sh    *Shaper                                 // read-only
 	clock Clock                                   // read-only
 
-	up    *lane[packet] // writes towards the network
-	down  *lane[packet] // reads towards the endpoint
-	ready *readyQueue   // bounded, towards ReadFrom
+	up    *lane[packet]       // writes towards the network
+	down  *lane[packet]       // reads towards the endpoint
+	ready *feed.Queue[packet] // bounded, towards ReadFrom
 	rd    *deadline
 
 	closed     atomic.Bool
@@ -106,7 +108,7 @@ func WrapPacketConn(pc net.PacketConn, sh *Shaper, opts ...PacketConnOption) (*P
 		pc:         pc,
 		sh:         sh,
 		clock:      sh.Clock(),
-		ready:      newReadyQueue(o.readQueue),
+		ready:      feed.NewBoundedQueue[packet](o.readQueue),
 		rd:         newDeadline(),
 		closing:    make(chan struct{}),
 		readerDone: make(chan struct{}),
@@ -217,7 +219,7 @@ func (c *PacketConn) Close() error {
 		c.closeErr = c.pc.Close()
 		<-c.readerDone
 		c.discard(c.down.close())
-		for p, ok := c.ready.pop(); ok; p, ok = c.ready.pop() {
+		for p, ok := c.ready.TryPop(); ok; p, ok = c.ready.TryPop() {
 			c.discard([]packet{p})
 		}
 	})

@@ -156,7 +156,7 @@ func (c *PacketConn) arrive(data []byte, addr net.Addr) {
 // enqueue is the down lane's deliver: into the ready queue, or dropped
 // when it is full, as a socket buffer overflows.
 func (c *PacketConn) enqueue(p packet) {
-	if !c.ready.push(p) {
+	if !c.ready.Push(p) {
 		c.readQueueDrops.Add(1)
 		putBuf(p.buf)
 	}
@@ -214,7 +214,7 @@ func (c *PacketConn) next() (packet, error) {
 		if c.closed.Load() {
 			return packet{}, c.opError("read", errConnClosed)
 		}
-		if p, ok := c.ready.pop(); ok {
+		if p, ok := c.ready.TryPop(); ok {
 			return p, nil
 		}
 		at, changed := c.rd.get()
@@ -233,7 +233,7 @@ func (c *PacketConn) next() (packet, error) {
 			expired = timer.C()
 		}
 		select {
-		case <-c.ready.avail: // pop again
+		case <-c.ready.Ready(): // look again
 		case <-expired: // look at the deadline again: it may have moved
 		case <-changed:
 		case <-c.closing:
@@ -242,7 +242,7 @@ func (c *PacketConn) next() (packet, error) {
 				continue
 			}
 			// The wrapped conn failed: serve what is ready, then its error.
-			if p, ok := c.ready.pop(); ok {
+			if p, ok := c.ready.TryPop(); ok {
 				return p, nil
 			}
 			return packet{}, c.readErr
