@@ -599,7 +599,19 @@ func perfMedia(ctx context.Context, g gtypes.Gomega, a, b peer.Endpoint, until <
 			g.Expect(ctx.Err()).NotTo(HaveOccurred(), "during the media window")
 		}
 	}
-	s1, sa := stats(b), stats(a)
+	s1 := stats(b)
+	// Alice's counters must be read no earlier than bob's: a tab serves
+	// a report up to 50 ms old from Chrome's cache (At is the report's
+	// own time), and an audio packet goes every 20 ms.
+	sa := stats(a)
+	for sa.At.Before(s1.At) {
+		select {
+		case <-tick.C: // polling: the cache has no expiry event
+		case <-ctx.Done():
+			g.Expect(ctx.Err()).NotTo(HaveOccurred(), "alice's stats stayed older than bob's")
+		}
+		sa = stats(a)
+	}
 	got := s1.RTPPacketsReceived - s0.RTPPacketsReceived
 	// Counting: bob cannot receive in the window more than alice had
 	// sent by its end, less what bob had before it.

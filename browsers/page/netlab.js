@@ -1523,6 +1523,11 @@
         history: this.history.slice(),
       };
       const report = await this.pc.getStats();
+      // Chrome serves a report up to 50 ms old from a cache: its own
+      // timestamp (ms since the epoch) is when the counters were read.
+      let reportAt = 0;
+      report.forEach((r) => { if (Number.isFinite(r.timestamp)) reportAt = Math.max(reportAt, r.timestamp); });
+      if (reportAt > 0) s.at = reportAt;
       let pairId = '';
       report.forEach((r) => {
         if (r.type === 'transport') {
