@@ -5,7 +5,7 @@ GO       ?= go
 BIN      := $(CURDIR)/bin
 OUT      := $(CURDIR)/reports/out
 # Test binaries run in a loopback-only network namespace where one can be
-# made (FINDINGS.md, Safety); the script warns and runs them as they are
+# made (README, "Two commands"); the script warns and runs them as they are
 # where it cannot.
 NETNS    := $(CURDIR)/scripts/loopback-only
 FUZZTIME ?= 10s
@@ -47,7 +47,8 @@ vet: deps
 
 # Every test, the scenario suite included, with the race detector; the
 # TestStat* tests (millions of packets through one goroutine, nothing for
-# the race detector to find) run once more without it, ten times faster.
+# the race detector to find) are skipped there and run once without it,
+# ten times faster.
 # The scenario suite runs on its own, after the other packages: its
 # real-time specs (Chrome, the virtual/real agreement sample) hold the
 # wall clock to bounds, and go test would otherwise run it beside another

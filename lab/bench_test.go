@@ -13,7 +13,7 @@ import (
 // The CPU cost of a lab case is what bounds virtual-time speedup: a case
 // costs its setup (BenchmarkCase) plus its traffic, and an idle call's
 // traffic (BenchmarkIdleMinute) is the floor of the latter. README,
-// "Speedup", carries the figures.
+// "Benchmarks", carries the figures.
 
 // BenchmarkCase is one nat-family case in virtual time: build a lab of
 // two NATed endpoints, pair them, open a channel and send one message, close.

@@ -27,7 +27,7 @@ func TestNewRejectsBadTopologies(t *testing.T) {
 		{"no endpoints", Topology{}, "endpoints: a topology needs at least one endpoint"},
 		{"bad name", Topology{Endpoints: []EndpointConfig{{Name: "a/b"}}}, "endpoints[0].name"},
 		{"twice", Topology{Endpoints: []EndpointConfig{ok, ok}}, `endpoints[1].name: "alice" is used twice`},
-		{"nat", Topology{Endpoints: []EndpointConfig{{Name: "a", NAT: "cone"}}}, `endpoints[0].nat: lab: bad topology: nat "cone": want one of none, 1:1`},
+		{"nat", Topology{Endpoints: []EndpointConfig{{Name: "a", NAT: "cone"}}}, `endpoints[0].nat: nat "cone": want one of none, 1:1`},
 		{"kind", Topology{Endpoints: []EndpointConfig{{Name: "a", Kind: "firefox"}}}, `endpoints[0].kind: want "go" or "chrome", got "firefox"`},
 		{"uplink schedule", Topology{Endpoints: []EndpointConfig{{Name: "a", Uplink: loss}}}, "endpoints[0].uplink: a schedule belongs in profile"},
 		{"stun mode", Topology{Endpoints: []EndpointConfig{ok}, STUN: Server{Mode: "maybe"}}, `stun.mode: want on, off or external, got "maybe"`},
@@ -49,6 +49,9 @@ func TestNewRejectsBadTopologies(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %q does not say %q", err, c.want)
+			}
+			if n := strings.Count(err.Error(), ErrBadTopology.Error()); n != 1 {
+				t.Fatalf("error %q says %q %d times", err, ErrBadTopology, n)
 			}
 		})
 	}

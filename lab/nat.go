@@ -112,13 +112,18 @@ func ParseNAT(s string) (NAT, error) {
 		v = NATOneToOne
 	}
 	if !v.Valid() {
-		names := make([]string, 0, len(NATs()))
-		for _, p := range NATs() {
-			names = append(names, string(p))
-		}
-		return "", fmt.Errorf("%w: nat %q: want one of %s", ErrBadTopology, s, strings.Join(names, ", "))
+		return "", fmt.Errorf("%w: %s", ErrBadTopology, unknownNAT(s))
 	}
 	return v, nil
+}
+
+// unknownNAT says what is wrong with s and what is accepted.
+func unknownNAT(s string) string {
+	names := make([]string, 0, len(NATs()))
+	for _, p := range NATs() {
+		names = append(names, string(p))
+	}
+	return fmt.Sprintf("nat %q: want one of %s", s, strings.Join(names, ", "))
 }
 
 // vnetType is the vnet NAT of a preset; nil for NATNone.

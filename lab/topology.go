@@ -209,8 +209,7 @@ func (t Topology) validate() error {
 			return bad(field+".kind", "want %q or %q, got %q", peer.KindGo, peer.KindChrome, e.Kind)
 		}
 		if !e.NAT.Valid() {
-			_, err := ParseNAT(string(e.NAT))
-			return bad(field+".nat", "%v", err)
+			return bad(field+".nat", "%s", unknownNAT(string(e.NAT)))
 		}
 		for _, p := range []struct {
 			name string

@@ -4,8 +4,9 @@
 // (family, pair, transport, NATs, clock), labels, verdict, failure, metrics,
 // impairment ledgers, timeline of events and the command that reruns it;
 // plus the result Tables that families compute once per run. JSON
-// (schema-versioned, read strictly) is the source of truth; other
-// renderings (Markdown summary, HTML with plots, compare) read it. The
+// (schema-versioned, read strictly) is the source of truth; its renderings
+// read it: today the Markdown summary, later an HTML report with plots and
+// a comparison of two runs. The
 // package imports nothing else of netlab's, so any tool can read a run.
 //
 //	scenarios (Ginkgo) --ReportAfterSuite--> reports.Run --> run.json

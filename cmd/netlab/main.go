@@ -1,5 +1,6 @@
 // Command netlab is the lab's command line: impairment figures for a
-// profile, the presets, and (as the lab grows) runs, reports and a proxy.
+// profile (impair), the presets (profiles) and the signaling server
+// (serve).
 //
 // Exit status: 0 on success, 1 when a command fails, 2 for bad usage or bad
 // input (an unknown flag, a profile that does not parse).
