@@ -674,13 +674,10 @@ func (w *world) perfectGlare(t *testing.T) {
 	checkNoPageErrors(t, alice, bob)
 }
 
-// heartbeatTimeout: a Go peer dies without a word (Kill); Chrome notices
-// on both heartbeat paths within [Timeout, Timeout+Interval] of the death
-// (plus scheduling slack), and raises nothing before Timeout.
-func (w *world) heartbeatTimeout(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	hb := peer.HeartbeatConfig{Interval: 200 * time.Millisecond, Timeout: time.Second}
+// beatingPair is a Go peer "gopher" and a tab "chrome" with heartbeats
+// hb, over WebSocket signaling, the tab having created channel "x".
+func (w *world) beatingPair(t *testing.T, ctx context.Context, hb peer.HeartbeatConfig) (*peer.GoPeer, *ChromePeer) {
+	t.Helper()
 	srv := startSignaling(t)
 	tr, err := signaling.NewWSTransport(srv.URL())
 	if err != nil {
@@ -695,6 +692,17 @@ func (w *world) heartbeatTimeout(t *testing.T) {
 	if _, err := ch.CreateDataChannel(ctx, "x", peer.ChannelOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	return gp, ch
+}
+
+// heartbeatTimeout: a Go peer dies without a word (Kill); Chrome notices
+// on both heartbeat paths within [Timeout, Timeout+Interval] of the death
+// (plus scheduling slack), and raises nothing before Timeout.
+func (w *world) heartbeatTimeout(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	hb := peer.HeartbeatConfig{Interval: 200 * time.Millisecond, Timeout: time.Second}
+	gp, ch := w.beatingPair(t, ctx, hb)
 	if _, err := gp.AcceptDataChannel(ctx, "x"); err != nil {
 		t.Fatal(err)
 	}
@@ -784,20 +792,7 @@ func (w *world) killNoBye(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	hb := peer.HeartbeatConfig{Interval: 200 * time.Millisecond, Timeout: time.Second}
-	srv := startSignaling(t)
-	tr, err := signaling.NewWSTransport(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	gp, err := peer.New(peer.Config{ID: "gopher", RemoteID: "chrome", Signaling: newClient(t, ctx, "gopher", tr), Heartbeat: hb})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gp.Close() })
-	ch := w.chrome(t, ctx, ChromeConfig{ID: "chrome", RemoteID: "gopher", Signaling: SignalingConfig{Kind: SignalingWS, URL: srv.URL()}, Heartbeat: hb})
-	if _, err := ch.CreateDataChannel(ctx, "x", peer.ChannelOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	gp, ch := w.beatingPair(t, ctx, hb)
 	gq := gp.Events()
 	ch.Kill()
 	if _, err := waitEvent(ctx, gq, func(e peer.Event) bool { return e.Type == peer.EventHeartbeatTimeout && e.Path == "signaling" }); err != nil {
