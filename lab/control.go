@@ -9,7 +9,8 @@ import (
 	"github.com/netlab/netlab/peer"
 )
 
-// Link control during a run. Each control is recorded on the timeline.
+// Link control during a run. Each control is recorded on the timeline;
+// after Close, each returns ErrClosed.
 
 // Cut takes the named endpoints' links down (every endpoint when none is
 // named): everything they send or are sent is dropped on the WAN until
@@ -21,6 +22,9 @@ func (l *Lab) Cut(names ...string) error { return l.setCut(true, names) }
 func (l *Lab) Restore(names ...string) error { return l.setCut(false, names) }
 
 func (l *Lab) setCut(cut bool, names []string) error {
+	if err := l.checkOpen(); err != nil {
+		return err
+	}
 	eps, err := l.resolve(names)
 	if err != nil {
 		return err
@@ -140,6 +144,9 @@ func (l *Lab) stopFlap(name string) {
 // SetProfile changes an endpoint's link live: packets already shaped keep
 // their fate and nothing is lost to the switch (netem.Shaper.SetProfile).
 func (l *Lab) SetProfile(name string, p *netem.Profile) error {
+	if err := l.checkOpen(); err != nil {
+		return err
+	}
 	ep, err := l.endpoint(name)
 	if err != nil {
 		return err
@@ -182,6 +189,9 @@ func (l *Lab) Profile(name string) (*netem.Profile, error) {
 // endpoint without a NAT (none, 1:1) has no mappings to lose:
 // ErrUnsupported.
 func (l *Lab) RebindNAT(name string) (int, error) {
+	if err := l.checkOpen(); err != nil {
+		return 0, err
+	}
 	ep, err := l.endpoint(name)
 	if err != nil {
 		return 0, err

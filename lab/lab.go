@@ -312,6 +312,17 @@ func (l *Lab) Ledgers() []netem.Ledger {
 	return out
 }
 
+// checkOpen is ErrClosed once Close has begun: a control after it would
+// act on torn-down parts and land on a timeline nobody reads.
+func (l *Lab) checkOpen() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
 // Close stops every flap, closes the peers, the clients, the signaling,
 // STUN and TURN, and the routers, newest first, and waits for them. It is
 // idempotent; it returns the first error met.

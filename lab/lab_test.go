@@ -233,6 +233,39 @@ func TestFlapOnTimeline(t *testing.T) {
 	})
 }
 
+// TestControlsAfterClose: every control says ErrClosed once the lab is
+// closed, and nothing lands on the timeline.
+func TestControlsAfterClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, err := New(twoBehind(NATFullCone, NATNone, ServerOff))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		entries := len(l.Timeline())
+		controls := map[string]func() error{
+			"Cut":              func() error { return l.Cut("alice") },
+			"Restore":          func() error { return l.Restore() },
+			"Flap":             func() error { return l.Flap("alice", time.Second, .5) },
+			"SetProfile":       func() error { return l.SetProfile("alice", nil) },
+			"RebindNAT":        func() error { _, err := l.RebindNAT("alice"); return err },
+			"DropSignaling":    func() error { return l.DropSignaling(DropBlackhole) },
+			"RestoreSignaling": func() error { return l.RestoreSignaling() },
+			"RestartServer":    func() error { return l.RestartServer(context.Background(), time.Second) },
+		}
+		for name, c := range controls {
+			if err := c(); !errors.Is(err, ErrClosed) {
+				t.Errorf("%s after Close = %v, want ErrClosed", name, err)
+			}
+		}
+		if n := len(l.Timeline()); n != entries {
+			t.Errorf("the timeline grew from %d to %d entries after Close", entries, n)
+		}
+	})
+}
+
 func TestWrongTURNCredentialsAreCounted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l, err := New(twoBehind(NATSymmetric, NATSymmetric, ServerOn))

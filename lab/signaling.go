@@ -139,6 +139,9 @@ const (
 
 // DropSignaling breaks the signaling path of every client.
 func (l *Lab) DropSignaling(mode DropMode) error {
+	if err := l.checkOpen(); err != nil {
+		return err
+	}
 	m := l.sig
 	switch mode {
 	case DropReset:
@@ -182,6 +185,9 @@ func (l *Lab) DropSignaling(mode DropMode) error {
 
 // RestoreSignaling ends a blackhole.
 func (l *Lab) RestoreSignaling() error {
+	if err := l.checkOpen(); err != nil {
+		return err
+	}
 	m := l.sig
 	m.mu.Lock()
 	if !m.blackholed {
@@ -211,6 +217,9 @@ func (l *Lab) RestoreSignaling() error {
 // address, as a deploy does. In memory, every session ends (the relay
 // forgets every registration) and the clients redial.
 func (l *Lab) RestartServer(ctx context.Context, retryAfter time.Duration) error {
+	if err := l.checkOpen(); err != nil {
+		return err
+	}
 	m := l.sig
 	if m.loop != nil {
 		for _, id := range m.loop.Registered() {
