@@ -1,7 +1,6 @@
 package netem
 
 import (
-	"container/heap"
 	"sync"
 	"time"
 )
@@ -30,23 +29,53 @@ type relItem[T any] struct {
 	v   T
 }
 
+// relHeap is a binary min-heap on (at, seq). It is typed rather than
+// driven through container/heap, whose any-typed Push and Pop box every
+// item: two allocations per packet on the adapters' hot path.
 type relHeap[T any] []relItem[T]
 
-func (h relHeap[T]) Len() int { return len(h) }
-func (h relHeap[T]) Less(i, j int) bool {
+func (h relHeap[T]) less(i, j int) bool {
 	if !h[i].at.Equal(h[j].at) {
 		return h[i].at.Before(h[j].at)
 	}
 	return h[i].seq < h[j].seq
 }
-func (h relHeap[T]) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *relHeap[T]) Push(x any)   { *h = append(*h, x.(relItem[T])) }
-func (h *relHeap[T]) Pop() any {
-	old := *h
-	it := old[len(old)-1]
-	var zero relItem[T]
-	old[len(old)-1] = zero
-	*h = old[:len(old)-1]
+
+func (h *relHeap[T]) push(it relItem[T]) {
+	*h = append(*h, it)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !s.less(i, parent) {
+			break
+		}
+		s[i], s[parent] = s[parent], s[i]
+		i = parent
+	}
+}
+
+// pop removes the least item; the heap must not be empty.
+func (h *relHeap[T]) pop() relItem[T] {
+	s := *h
+	n := len(s) - 1
+	s[0], s[n] = s[n], s[0]
+	for i := 0; ; {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < n && s.less(l, least) {
+			least = l
+		}
+		if r < n && s.less(r, least) {
+			least = r
+		}
+		if least == i {
+			break
+		}
+		s[i], s[least] = s[least], s[i]
+		i = least
+	}
+	it := s[n]
+	s[n] = relItem[T]{} // let the payload go
+	*h = s[:n]
 	return it
 }
 
@@ -70,7 +99,7 @@ func (r *releaser[T]) schedule(at time.Time, v T) bool {
 		return false
 	}
 	r.seq++
-	heap.Push(&r.items, relItem[T]{at: at, seq: r.seq, v: v})
+	r.items.push(relItem[T]{at: at, seq: r.seq, v: v})
 	head := r.items[0].seq == r.seq
 	r.mu.Unlock()
 	if head {
@@ -99,7 +128,7 @@ func (r *releaser[T]) run() {
 				wait = d
 				break
 			}
-			heap.Pop(&r.items)
+			r.items.pop()
 			due = append(due, head.v)
 		}
 		r.mu.Unlock()
