@@ -2,12 +2,16 @@ package reports
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 )
 
 // Validate says whether r is a run that Read would accept: a known schema,
 // known verdicts and clocks, timelines whose events say who and what, and
-// well-formed tables with distinct names. The error wraps ErrBadRun (and
+// finite figures (JSON has no NaN or infinity: one such metric would
+// otherwise lose the whole file at write time), well-formed tables with
+// distinct names. The error wraps ErrBadRun (and
 // ErrBadTable for a table) and names the place: cases[i] "name", tables[i].
 func (r *Run) Validate() error {
 	if err := r.check(); err != nil {
@@ -21,6 +25,9 @@ func (r *Run) Validate() error {
 func (r *Run) check() error {
 	if r.Schema < 1 || r.Schema > SchemaVersion {
 		return fmt.Errorf("schema %d, this netlab reads 1-%d", r.Schema, SchemaVersion)
+	}
+	if !duration(r.Duration) {
+		return fmt.Errorf("duration_s %v, want a length of time (>= 0)", r.Duration)
 	}
 	for i := range r.Cases {
 		if err := r.Cases[i].check(); err != nil {
@@ -52,15 +59,27 @@ func (c *Case) check() error {
 	default:
 		return fmt.Errorf("clock %q, want %s or %s", c.Clock, ClockVirtual, ClockReal)
 	}
+	if !duration(c.Duration) {
+		return fmt.Errorf("duration_s %v, want a length of time (>= 0)", c.Duration)
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Metrics)) {
+		if v := c.Metrics[k]; math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("metrics[%q]: %v, want a finite number", k, v)
+		}
+	}
 	for i, e := range c.Timeline {
 		switch {
 		case e.Source == "":
 			return fmt.Errorf("timeline[%d]: no source", i)
 		case e.Kind == "":
 			return fmt.Errorf("timeline[%d]: no kind", i)
-		case e.At < 0 || math.IsNaN(e.At) || math.IsInf(e.At, 0):
+		case !duration(e.At):
 			return fmt.Errorf("timeline[%d]: at_s %v, want a time since the case's start (>= 0)", i, e.At)
 		}
 	}
 	return nil
 }
+
+// duration says whether v can be a length of time in seconds: finite and
+// not negative.
+func duration(v float64) bool { return v >= 0 && !math.IsInf(v, 0) }

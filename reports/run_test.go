@@ -3,6 +3,7 @@ package reports
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,7 +14,7 @@ import (
 
 // fullRun sets every field of schema 2, so a round trip or a truncation
 // exercises all of them.
-func fullRun(t *testing.T) *Run {
+func fullRun(t testing.TB) *Run {
 	t.Helper()
 	r := &Run{Schema: SchemaVersion, Tool: "netlab", Command: "go test ./scenarios -args -netlab.seed=7",
 		Environment: Environment{GoVersion: "go1.26.8", OS: "linux", Arch: "amd64", CPUs: 2,
@@ -159,6 +160,8 @@ func TestReadRejects(t *testing.T) {
 		{`{"schema": 2, "cases": [{"name": "x", "verdict": "passed", "timeline": [{"at_s": 1, "source": "a"}]}]}`, `cases[0] "x": timeline[0]: no kind`},
 		{`{"schema": 2, "cases": [{"name": "x", "verdict": "passed", "timeline": [{"at_s": 1, "kind": "cut"}]}]}`, `timeline[0]: no source`},
 		{`{"schema": 2, "cases": [{"name": "x", "verdict": "passed", "timeline": [{"at_s": -1, "source": "a", "kind": "cut"}]}]}`, `timeline[0]: at_s -1`},
+		{`{"schema": 2, "duration_s": -2}`, `duration_s -2, want a length of time`},
+		{`{"schema": 2, "cases": [{"name": "x", "verdict": "passed", "duration_s": -0.5}]}`, `cases[0] "x": duration_s -0.5, want a length of time`},
 		{`{"schema": 2, "tables": [{"name": "t", "columns": ["a", "b"], "rows": [["1", "2"], ["3"]]}]}`, `tables[0]: bad table: table "t": row 1 has 1 cells, want 2 (a, b)`},
 		{`{"schema": 2, "tables": [{"name": "t", "columns": []}]}`, `tables[0]: bad table: table "t": no columns`},
 		{`{"schema": 2, "tables": [{"name": "t", "columns": ["a"]}, {"name": "t", "columns": ["b"]}]}`, `tables[1]: bad table: name "t" already used by tables[0]`},
@@ -204,5 +207,37 @@ func TestWriteFileRefusesInvalid(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 0 {
 		t.Errorf("a refused run left %d files behind", len(entries))
+	}
+}
+
+// TestWriteFileRefusesNonFinite: JSON has no NaN or infinity, so one such
+// figure made json.Marshal fail on the whole run with a message that named
+// neither the case nor the figure. The check names both, and leaves no file.
+func TestWriteFileRefusesNonFinite(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		spoil func(*Run)
+		want string
+	}{
+		{"nan metric", func(r *Run) { r.Cases[0].Metrics["p99_ms"] = math.NaN() }, `cases[0] "nat a": metrics["p99_ms"]: NaN, want a finite number`},
+		{"inf metric", func(r *Run) { r.Cases[1].Metrics = map[string]float64{"rate": math.Inf(1)} }, `cases[1] "glare b": metrics["rate"]: +Inf`},
+		{"nan case duration", func(r *Run) { r.Cases[1].Duration = math.NaN() }, `cases[1] "glare b": duration_s NaN`},
+		{"inf run duration", func(r *Run) { r.Duration = math.Inf(1) }, `duration_s +Inf`},
+		{"nan event time", func(r *Run) { r.Cases[0].Timeline[1].At = math.NaN() }, `cases[0] "nat a": timeline[1]: at_s NaN`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := fullRun(t)
+			c.spoil(r)
+			if err := r.Validate(); !errors.Is(err, ErrBadRun) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Validate: got %v, want ErrBadRun containing %q", err, c.want)
+			}
+			path := filepath.Join(t.TempDir(), "run.json")
+			if err := r.WriteFile(path); !errors.Is(err, ErrBadRun) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("WriteFile: got %v, want ErrBadRun containing %q", err, c.want)
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 0 {
+				t.Errorf("a refused run left %d files behind", len(entries))
+			}
+		})
 	}
 }
