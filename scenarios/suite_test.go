@@ -3,11 +3,14 @@ package scenarios
 import (
 	"flag"
 	"fmt"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 
@@ -82,9 +85,56 @@ type caseData struct {
 
 const caseEntry = "netlab-case"
 
-// record attaches a spec's figures to its report.
+// record attaches a spec's figures to its report. A figure that is not a
+// finite number (a ratio over nothing, say) has no JSON form, and would
+// make run.json unwritable for the whole suite: it is left out, and the
+// spec fails naming it (unless it has failed already: the first failure is
+// the one to read).
 func record(d *caseData) {
+	var bad []string
+	d.Metrics, bad = finiteMetrics(d.Metrics)
 	AddReportEntry(caseEntry, d, ReportEntryVisibilityNever)
+	if len(bad) > 0 && !CurrentSpecReport().Failed() {
+		Fail("metrics that are not finite numbers, left out of run.json: " + strings.Join(bad, ", "))
+	}
+}
+
+// finiteMetrics is m without its NaN and infinite values (a copy when there
+// are any), and those values as "name = value", sorted by name.
+func finiteMetrics(m map[string]float64) (map[string]float64, []string) {
+	var bad []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if v := m[k]; math.IsNaN(v) || math.IsInf(v, 0) {
+			bad = append(bad, fmt.Sprintf("%s = %v", k, v))
+		}
+	}
+	if len(bad) == 0 {
+		return m, nil
+	}
+	kept := make(map[string]float64, len(m)-len(bad))
+	for k, v := range m {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			kept[k] = v
+		}
+	}
+	return kept, bad
+}
+
+func TestFiniteMetrics(t *testing.T) {
+	m := map[string]float64{"ok_ms": 1.5, "ratio": math.NaN(), "rate": math.Inf(-1), "zero": 0}
+	kept, bad := finiteMetrics(m)
+	if want := map[string]float64{"ok_ms": 1.5, "zero": 0}; !maps.Equal(kept, want) {
+		t.Errorf("kept %v, want %v", kept, want)
+	}
+	if want := []string{"rate = -Inf", "ratio = NaN"}; !slices.Equal(bad, want) {
+		t.Errorf("bad %q, want %q", bad, want)
+	}
+	if len(m) != 4 {
+		t.Errorf("the caller's map lost entries: %v", m)
+	}
+	if kept, bad := finiteMetrics(map[string]float64{"a": 1}); len(bad) != 0 || kept["a"] != 1 {
+		t.Errorf("all finite: got %v, %v", kept, bad)
+	}
 }
 
 // suiteDescription is the suite's name in RunSpecs. Ginkgo matches a
