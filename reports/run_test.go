@@ -215,9 +215,9 @@ func TestWriteFileRefusesInvalid(t *testing.T) {
 // neither the case nor the figure. The check names both, and leaves no file.
 func TestWriteFileRefusesNonFinite(t *testing.T) {
 	for _, c := range []struct {
-		name string
+		name  string
 		spoil func(*Run)
-		want string
+		want  string
 	}{
 		{"nan metric", func(r *Run) { r.Cases[0].Metrics["p99_ms"] = math.NaN() }, `cases[0] "nat a": metrics["p99_ms"]: NaN, want a finite number`},
 		{"inf metric", func(r *Run) { r.Cases[1].Metrics = map[string]float64{"rate": math.Inf(1)} }, `cases[1] "glare b": metrics["rate"]: +Inf`},
