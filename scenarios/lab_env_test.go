@@ -4,12 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
 
 	"github.com/netlab/netlab/lab"
 	"github.com/netlab/netlab/lab/labspec"
@@ -165,8 +167,11 @@ type tableAcc struct {
 }
 
 // addTableRow puts a row into the named table (made on first use), keyed
-// so that rows come out sorted and unique.
+// so that rows come out sorted and unique. A row that does not fit the
+// table fails the spec that adds it: found after the suite, it would have
+// cost the whole run.json.
 func addTableRow(name, title string, columns []string, key string, row []string, notes ...string) {
+	GinkgoHelper()
 	tablesMu.Lock()
 	defer tablesMu.Unlock()
 	t := tables[name]
@@ -174,8 +179,23 @@ func addTableRow(name, title string, columns []string, key string, row []string,
 		t = &tableAcc{title: title, columns: columns, rows: map[string][]string{}}
 		tables[name] = t
 	}
+	Expect(checkTableRow(name, t.columns, columns, key, row)).To(Succeed())
 	t.notes = appendNew(t.notes, notes...)
 	t.rows[key] = row
+}
+
+// checkTableRow says why a row, given with columns, does not fit a table
+// made with have: other columns, or a cell count that is not one per
+// column.
+func checkTableRow(name string, have, columns []string, key string, row []string) error {
+	if !slices.Equal(have, columns) {
+		return fmt.Errorf("table %s: row %q comes with columns (%s), the table has (%s)",
+			name, key, strings.Join(columns, ", "), strings.Join(have, ", "))
+	}
+	if len(row) != len(have) {
+		return fmt.Errorf("table %s: row %q has %d cells for %d columns (%s)", name, key, len(row), len(have), strings.Join(have, ", "))
+	}
+	return nil
 }
 
 func appendNew(to []string, s ...string) []string {

@@ -137,6 +137,27 @@ func TestFiniteMetrics(t *testing.T) {
 	}
 }
 
+func TestCheckTableRow(t *testing.T) {
+	cols := []string{"a", "b"}
+	for _, c := range []struct {
+		columns, row []string
+		want         string
+	}{
+		{cols, []string{"1", "2"}, ""},
+		{cols, []string{"1"}, `table t: row "k" has 1 cells for 2 columns (a, b)`},
+		{cols, []string{"1", "2", "3"}, `row "k" has 3 cells`},
+		{[]string{"a", "c"}, []string{"1", "2"}, `table t: row "k" comes with columns (a, c), the table has (a, b)`},
+	} {
+		err := checkTableRow("t", cols, c.columns, "k", c.row)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%v: %v", c.row, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%v %v: got %v, want %q", c.columns, c.row, err, c.want)
+		}
+	}
+}
+
 // suiteDescription is the suite's name in RunSpecs. Ginkgo matches a
 // -ginkgo.focus regexp against it, a space, and the spec's full text.
 const suiteDescription = "netlab scenarios"
