@@ -57,6 +57,10 @@ type BurstStats struct {
 // MaxSimPackets bounds a simulation (it keeps one record per packet).
 const MaxSimPackets = 50_000_000
 
+// maxSimSpan bounds the virtual time over which a simulation sends: half a
+// time.Duration's range, so delays added to the last send time still fit.
+const maxSimSpan = time.Duration(math.MaxInt64 / 2)
+
 // Simulate runs cfg and measures it. The result depends only on cfg: the
 // same seed gives the same report, byte for byte once encoded.
 func Simulate(cfg SimConfig) (*SimReport, error) {
@@ -73,7 +77,13 @@ func Simulate(cfg SimConfig) (*SimReport, error) {
 		cfg.PPS = 1000
 	}
 	if !(cfg.PPS > 0 && cfg.PPS <= 1e9) {
-		return nil, fmt.Errorf("%w: pps must be within 0-1e9, got %v", ErrBadConfig, cfg.PPS)
+		return nil, fmt.Errorf("%w: pps must be above 0 and at most 1e9 (0: the default, 1000), got %v", ErrBadConfig, cfg.PPS)
+	}
+	// The last send time must fit the virtual clock (a time.Duration);
+	// past it, send times overflowed into nonsense rather than an error.
+	if span := float64(cfg.Packets-1) / cfg.PPS; span > maxSimSpan.Seconds() {
+		return nil, fmt.Errorf("%w: %d packets at %v/s span %.3g s of virtual time, more than the %.0f years a simulation can count",
+			ErrBadConfig, cfg.Packets, cfg.PPS, span, maxSimSpan.Hours()/24/365)
 	}
 	if cfg.Point == "" {
 		cfg.Point = "impair"

@@ -33,6 +33,12 @@ func runImpair(args []string, stdout, stderr io.Writer) error {
 		return badUsagef("--profile is required (a preset: %s; or a file)", strings.Join(netem.PresetNames(), ", "))
 	case *packets <= 0:
 		return badUsagef("--packets must be a positive number, got %d", *packets)
+	// Simulate reads 0 as its own default; here 0 would print a
+	// report headed "0-byte packets at 0/s" over 1200 bytes at 1000/s.
+	case *size <= 0:
+		return badUsagef("--size must be a positive number of bytes, got %d", *size)
+	case !(*pps > 0 && *pps <= 1e9):
+		return badUsagef("--pps must be above 0 and at most 1e9, got %v", *pps)
 	}
 	dir, err := netem.ParseDirection(*dirName)
 	if err != nil {
@@ -45,6 +51,14 @@ func runImpair(args []string, stdout, stderr io.Writer) error {
 	for _, w := range prof.Warnings() {
 		fmt.Fprintf(stderr, "netlab impair: warning: %s\n", w)
 	}
+	rep, err := netem.Simulate(netem.SimConfig{Profile: prof, Seed: *seed, Packets: *packets, Size: *size, PPS: *pps, Direction: dir})
+	if err != nil {
+		if errors.Is(err, netem.ErrBadConfig) {
+			return badUsage(err)
+		}
+		return err
+	}
+	// After the run, so a config it refuses gets no warning first.
 	if l := prof.Effective(dir, -1); l.Rate != nil && l.Rate.Bitrate > 0 {
 		overhead := 28
 		if l.Rate.Overhead != nil {
@@ -53,13 +67,6 @@ func runImpair(args []string, stdout, stderr io.Writer) error {
 		if offered := *pps * float64(*size+overhead) * 8; offered > float64(l.Rate.Bitrate) {
 			fmt.Fprintf(stderr, "netlab impair: warning: %.0f bit/s offered exceeds the %s rate limit (%s): the queue fills, then drops\n", offered, dir, l.Rate.Bitrate)
 		}
-	}
-	rep, err := netem.Simulate(netem.SimConfig{Profile: prof, Seed: *seed, Packets: *packets, Size: *size, PPS: *pps, Direction: dir})
-	if err != nil {
-		if errors.Is(err, netem.ErrBadConfig) {
-			return badUsage(err)
-		}
-		return err
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

@@ -75,6 +75,13 @@ func TestImpairBadInputExits2(t *testing.T) {
 		{[]string{"impair", "--profile", "3g", "--packets", "10", "--direction", "left"}, `want "up" or "down", got "left"`},
 		{[]string{"impair", "--profile", "3g", "--packets", "10", "--size", "70000"}, "size must be within"},
 		{[]string{"impair", "--profile", "3g", "--packets", "x"}, "invalid value"},
+		// 0 is Simulate's "default": taken as such, it printed a report
+		// headed "0-byte packets at 0/s" over 1200 bytes at 1000/s.
+		{[]string{"impair", "--profile", "3g", "--packets", "10", "--size", "0"}, "--size must be a positive number of bytes, got 0"},
+		{[]string{"impair", "--profile", "3g", "--packets", "10", "--pps", "0"}, "--pps must be above 0 and at most 1e9, got 0"},
+		{[]string{"impair", "--profile", "3g", "--packets", "10", "--pps", "NaN"}, "--pps must be above 0 and at most 1e9, got NaN"},
+		// Send times past a time.Duration's range came out as nonsense.
+		{[]string{"impair", "--profile", "3g", "--packets", "10", "--pps", "1e-300"}, "10 packets at 1e-300/s span 9e+300 s of virtual time"},
 		{[]string{"impair", "--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"profiles", "show", "nope"}, `unknown preset "nope"`},
@@ -83,6 +90,10 @@ func TestImpairBadInputExits2(t *testing.T) {
 		code, _, stderr := runCLI(c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, stderr, c.want)
+		}
+		// A refused command says why, and nothing else first.
+		if strings.Contains(stderr, "warning:") {
+			t.Errorf("%v: a warning before the refusal: %q", c.args, stderr)
 		}
 	}
 }
