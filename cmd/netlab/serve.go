@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -67,7 +70,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err := srv.Start(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "netlab serve: listening on %s (version %s)\n", srv.URL(), *version)
+	fmt.Fprintf(stdout, "netlab serve: listening on %s (version %s)\n", srv.URL(), srv.Version())
 	sig := <-sigs
 	fmt.Fprintf(stdout, "netlab serve: %v: shutting down; clients retry after %v\n", sig, *retry)
 	ctx, cancel := context.WithTimeout(context.Background(), *grace)
@@ -76,7 +79,21 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "netlab serve: %v\n", err)
 	}
 	m := srv.Metrics()
-	fmt.Fprintf(stdout, "netlab serve: stopped: %d ws + %d sse connects, %d relayed (%d bytes), %d refused %v, %d dropped for missed pongs\n",
-		m.WSConnects, m.SSEConnects, m.Relayed, m.RelayedBytes, m.RefusedTotal(), m.Refused, m.PingsDropped)
+	fmt.Fprintf(stdout, "netlab serve: stopped: %d ws + %d sse connects, %d relayed (%d bytes), %d refused%s, %d dropped for missed pongs\n",
+		m.WSConnects, m.SSEConnects, m.Relayed, m.RelayedBytes, m.RefusedTotal(), byReason(m.Refused), m.PingsDropped)
 	return nil
+}
+
+// byReason is " (reason n, ...)" in reason order, or "" when there is none.
+func byReason(m map[string]int64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if m[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }

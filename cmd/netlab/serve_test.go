@@ -117,7 +117,8 @@ func TestServeRunsUntilSignal(t *testing.T) {
 	for len(stdout.lines) > 0 {
 		rest = append(rest, <-stdout.lines)
 	}
-	if out := strings.Join(rest, "\n"); !strings.Contains(out, "terminated: shutting down; clients retry after 250ms") || !strings.Contains(out, "1 ws + 0 sse connects") {
+	if out := strings.Join(rest, "\n"); !strings.Contains(out, "terminated: shutting down; clients retry after 250ms") || !strings.Contains(out, "1 ws + 0 sse connects") ||
+		!strings.Contains(out, "0 refused, 0 dropped for missed pongs") {
 		t.Errorf("output after the signal:\n%s", out)
 	}
 	if log := stderr.String(); !strings.Contains(log, "registered") || !strings.Contains(log, "id=probe") {
@@ -149,5 +150,20 @@ func TestServeBadFlags(t *testing.T) {
 	}
 	if code, out, _ := runCLI("help"); code != 0 || !strings.Contains(out, "netlab serve") {
 		t.Errorf("usage does not list serve:\n%s", out)
+	}
+}
+
+func TestByReason(t *testing.T) {
+	for _, c := range []struct {
+		m    map[string]int64
+		want string
+	}{
+		{nil, ""},
+		{map[string]int64{"malformed": 0}, ""},
+		{map[string]int64{"too-large": 1, "malformed": 2, "unknown-peer": 0}, " (malformed 2, too-large 1)"},
+	} {
+		if got := byReason(c.m); got != c.want {
+			t.Errorf("byReason(%v) = %q, want %q", c.m, got, c.want)
+		}
 	}
 }
