@@ -49,12 +49,17 @@ func (n *node) describe() string {
 // maxDepth bounds nesting; a profile is at most five levels deep.
 const maxDepth = 32
 
+// errEmptyProfile: a file with no document at all (empty, or only
+// comments) is most likely a failed write or download, not a wish for a
+// perfect link, which "{}" or a name alone still says.
+var errEmptyProfile = &posError{line: 1, col: 1, msg: "empty: no profile in the file (a perfect link is the preset ideal, or a profile with only a name)"}
+
 func yamlToNode(data []byte) (*node, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return &node{kind: mapNode, line: 1, col: 1}, nil
+			return nil, errEmptyProfile
 		}
 		return nil, yamlPosError(err)
 	}
@@ -64,7 +69,7 @@ func yamlToNode(data []byte) (*node, error) {
 	}
 	if doc.Kind == yaml.DocumentNode {
 		if len(doc.Content) == 0 {
-			return &node{kind: mapNode, line: 1, col: 1}, nil
+			return nil, errEmptyProfile
 		}
 		return convertYAML(doc.Content[0], 0)
 	}

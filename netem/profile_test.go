@@ -136,6 +136,13 @@ func TestProfileErrors(t *testing.T) {
 		{"a.json", `{"mtu": 1500.5}`, []string{"mtu: want a whole number"}},
 		{"a.json", `{"mtu": "1500"}`, []string{"mtu: want a whole number"}},
 		{"a.json", "\xff", []string{"not UTF-8"}},
+		// No document at all is a failed write, not a perfect link; "{}"
+		// or a name alone still says that.
+		{"a.yaml", "", []string{"a.yaml:1:1: empty: no profile in the file"}},
+		{"a.yaml", "# wifi, to do\n\n", []string{"a.yaml:1:1: empty: no profile in the file"}},
+		{"a.yaml", "---\n", []string{"a.yaml:2:1: want a mapping, got nothing"}},
+		{"a.json", "", []string{"a.json:1:1: JSON syntax: unexpected end of input (truncated?)"}},
+		{"a.json", " \n", []string{"JSON syntax: unexpected end of input"}},
 	}
 	for _, c := range cases {
 		_, err := ParseProfile(c.file, []byte(c.src))
@@ -150,6 +157,20 @@ func TestProfileErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%s %q:\n got %v\nwant it to contain %q", c.file, c.src, err, w)
 			}
+		}
+	}
+}
+
+// An explicitly empty profile is a perfect link.
+func TestEmptyMappingIsIdeal(t *testing.T) {
+	for _, c := range []struct{ file, src string }{{"a.json", "{}"}, {"a.yaml", "{}"}, {"a.yaml", "name: clean\n"}} {
+		p, err := ParseProfile(c.file, []byte(c.src))
+		if err != nil {
+			t.Errorf("%s %q: %v", c.file, c.src, err)
+			continue
+		}
+		if l := p.Effective(Up, 0); l.Delay != nil || l.Loss != nil || l.Rate != nil {
+			t.Errorf("%s %q: up link %+v, want no impairment", c.file, c.src, l)
 		}
 	}
 }

@@ -133,6 +133,19 @@ func TestProfiles(t *testing.T) {
 	if strings.Contains(stderr, "good.json: warning") || !strings.Contains(stderr, "idle.json: warning: reorder has no effect without delay") {
 		t.Errorf("check warnings: %q", stderr)
 	}
+
+	// A bad file among good ones: each is reported, the exit is 2.
+	truncated := filepath.Join(dir, "truncated.json")
+	if err := os.WriteFile(truncated, []byte(`{"delay": "10ms"`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.yaml")
+	code, out, stderr = runCLI("profiles", "check", truncated, good, missing)
+	if code != 2 || !strings.Contains(out, "good.json: ok") ||
+		!strings.Contains(stderr, truncated+":1:17: JSON syntax") || !strings.Contains(stderr, "missing.yaml: no such file") ||
+		!strings.Contains(stderr, "2 of 3 files are not valid profiles") {
+		t.Errorf("check with bad files: exit %d\nstdout:\n%sstderr:\n%s", code, out, stderr)
+	}
 }
 
 // BenchmarkImpair100k is the figure the README quotes: 100,000 packets

@@ -20,7 +20,7 @@ func runProfiles(args []string, stdout, stderr io.Writer) error {
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(stdout, "usage: netlab profiles [list]            list the presets")
 		fmt.Fprintln(stdout, "       netlab profiles show NAME|FILE [--resolved | --json]")
-		fmt.Fprintln(stdout, "       netlab profiles check FILE...      check profile files; exit 2 on the first bad one")
+		fmt.Fprintln(stdout, "       netlab profiles check FILE...      check profile files; exit 2 if any is bad")
 		return err
 	}
 	if err != nil {
@@ -50,15 +50,26 @@ func runProfiles(args []string, stdout, stderr io.Writer) error {
 		if len(rest) == 0 {
 			return badUsagef("check takes one or more files")
 		}
+		// Every file is checked, as a linter would: one bad file does not
+		// hide what is wrong with the next.
+		bad := 0
 		for _, f := range rest {
 			p, err := netem.LoadProfile(f)
-			if err != nil {
+			if err != nil && len(rest) == 1 {
 				return badUsage(err)
+			}
+			if err != nil {
+				bad++
+				fmt.Fprintf(stderr, "netlab profiles: %v\n", err)
+				continue
 			}
 			for _, w := range p.Warnings() {
 				fmt.Fprintf(stderr, "netlab profiles: %s: warning: %s\n", f, w)
 			}
 			fmt.Fprintf(stdout, "%s: ok\n", f)
+		}
+		if bad > 0 {
+			return badUsagef("%d of %d files are not valid profiles", bad, len(rest))
 		}
 		return nil
 	}
