@@ -4,10 +4,17 @@
 // verdicts must repeat; ledgers are a figure to push up).
 //
 //	go run ./scripts/repeat reports/out/repeat/*/run.json
+//
+// Exit status: 0 when every case kept its verdict, 1 when one did not or
+// a case is missing from some runs, 2 on bad input (too few files, a file
+// that does not read as a run, runs of different seeds).
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -16,18 +23,55 @@ import (
 )
 
 func main() {
-	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: repeat RUN.json RUN.json...  (two runs or more)")
-		os.Exit(2)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errInput: the files cannot be compared at all.
+var errInput = errors.New("repeat")
+
+func run(paths []string, stdout, stderr io.Writer) int {
+	sum, err := compare(paths)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
 	}
-	var runs []*reports.Run
-	for _, p := range os.Args[1:] {
-		r, err := reports.ReadFile(p)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "repeat:", err)
-			os.Exit(1)
-		}
-		runs = append(runs, r)
+	for _, l := range sum.lines {
+		fmt.Fprintln(stdout, l)
+	}
+	fmt.Fprintln(stdout, sum.String())
+	if !sum.repeated() {
+		return 1
+	}
+	return 0
+}
+
+// summary is what compare found over the runs.
+type summary struct {
+	runs, cases int
+	verdictSame int      // cases with one verdict in every run
+	withLedgers int      // cases with a ledger in some run
+	ledgerSame  int      // of those, cases with the same hashes in every run
+	missing     int      // cases absent from some runs
+	lines       []string // one per case that did not repeat, sorted by name
+}
+
+func (s summary) repeated() bool { return s.verdictSame == s.cases }
+
+func (s summary) String() string {
+	out := fmt.Sprintf("%d runs, %d cases: verdict identical in every run for %d; ledger hashes identical in every run for %d of %d cases with ledgers",
+		s.runs, s.cases, s.verdictSame, s.ledgerSame, s.withLedgers)
+	if s.missing > 0 {
+		out += fmt.Sprintf("; %d cases missing from some runs", s.missing)
+	}
+	return out
+}
+
+// compare reads the runs at paths and compares them case by case. Runs of
+// different seeds, or a run that names one case twice, cannot be compared
+// this way and are refused.
+func compare(paths []string) (summary, error) {
+	if len(paths) < 2 {
+		return summary{}, fmt.Errorf("%w: usage: repeat RUN.json RUN.json...  (two runs or more, got %d)", errInput, len(paths))
 	}
 	type seen struct {
 		verdicts map[reports.Verdict]int
@@ -36,8 +80,24 @@ func main() {
 		hasLedg  bool
 	}
 	cases := map[string]*seen{}
-	for _, r := range runs {
-		for _, c := range r.Cases {
+	var first *reports.Run
+	for _, p := range paths {
+		r, err := reports.ReadFile(p)
+		if err != nil {
+			return summary{}, fmt.Errorf("%w: %w", errInput, err)
+		}
+		if first == nil {
+			first = r
+		} else if r.Seed != first.Seed {
+			return summary{}, fmt.Errorf("%w: %s has seed %d, %s seed %d: repeat compares runs of one seed",
+				errInput, paths[0], first.Seed, p, r.Seed)
+		}
+		inRun := make(map[string]bool, len(r.Cases))
+		for i, c := range r.Cases {
+			if inRun[c.Name] {
+				return summary{}, fmt.Errorf("%w: %s: cases[%d] %q appears twice in the run", errInput, p, i, c.Name)
+			}
+			inRun[c.Name] = true
 			s := cases[c.Name]
 			if s == nil {
 				s = &seen{verdicts: map[reports.Verdict]int{}, ledgers: map[string]int{}}
@@ -54,37 +114,25 @@ func main() {
 			s.ledgers[strings.Join(hs, ",")]++
 		}
 	}
-	names := make([]string, 0, len(cases))
-	for n := range cases {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	var verdictSame, withLedgers, ledgerSame, missing int
-	for _, n := range names {
+	sum := summary{runs: len(paths), cases: len(cases)}
+	for _, n := range slices.Sorted(maps.Keys(cases)) {
 		s := cases[n]
-		if s.n != len(runs) {
-			missing++
-			fmt.Printf("in %d of %d runs: %s\n", s.n, len(runs), n)
+		if s.n != len(paths) {
+			sum.missing++
+			sum.lines = append(sum.lines, fmt.Sprintf("in %d of %d runs: %s", s.n, len(paths), n))
 			continue
 		}
 		if len(s.verdicts) == 1 {
-			verdictSame++
+			sum.verdictSame++
 		} else {
-			fmt.Printf("verdicts differ %v: %s\n", s.verdicts, n)
+			sum.lines = append(sum.lines, fmt.Sprintf("verdicts differ %v: %s", s.verdicts, n))
 		}
 		if s.hasLedg {
-			withLedgers++
+			sum.withLedgers++
 			if len(s.ledgers) == 1 {
-				ledgerSame++
+				sum.ledgerSame++
 			}
 		}
 	}
-	fmt.Printf("%d runs, %d cases: verdict identical in every run for %d; ledger hashes identical in every run for %d of %d cases with ledgers", len(runs), len(names), verdictSame, ledgerSame, withLedgers)
-	if missing > 0 {
-		fmt.Printf("; %d cases missing from some runs", missing)
-	}
-	fmt.Println()
-	if verdictSame != len(names) {
-		os.Exit(1)
-	}
+	return sum, nil
 }
