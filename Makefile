@@ -77,7 +77,7 @@ bench: deps
 
 # Each fuzz target (package:target) for FUZZTIME.
 FUZZ_TARGETS := netem:FuzzParseProfileYAML netem:FuzzParseProfileJSON netem:FuzzShaper \
-	peer/signaling:FuzzDecode peer/signaling:FuzzSSEReader
+	peer/signaling:FuzzDecode peer/signaling:FuzzSSEReader reports:FuzzRead
 fuzz: deps
 	@set -e; for pt in $(FUZZ_TARGETS); do \
 		p=$${pt%%:*}; t=$${pt#*:}; \
