@@ -1,10 +1,6 @@
 package netem
 
-import (
-	"encoding/json"
-
-	yaml "go.yaml.in/yaml/v3"
-)
+import yaml "go.yaml.in/yaml/v3"
 
 func pct(v Percent) *Percent { return &v }
 
@@ -152,22 +148,6 @@ func (p *Profile) Resolved() *Profile {
 	if len(out.Schedule) == 0 {
 		out.Schedule = nil
 	}
-	return &out
-}
-
-// Clone returns a deep copy of p.
-func (p *Profile) Clone() *Profile {
-	// A JSON round trip is exact for every field and keeps this in step
-	// with the struct; positions are carried over by hand.
-	data, err := json.Marshal(p)
-	if err != nil {
-		panic("netem: profile does not marshal: " + err.Error()) // cannot happen: all fields marshal
-	}
-	var out Profile
-	if err := json.Unmarshal(data, &out); err != nil {
-		panic("netem: profile does not round-trip: " + err.Error())
-	}
-	out.pos = p.pos
 	return &out
 }
 
