@@ -75,6 +75,9 @@ func (s SignalingConfig) check(id string, bridge *signaling.Client) (SignalingCo
 	return s, nil
 }
 
+// ChromeConfig configures a Chrome endpoint: the same settings as the Go
+// peer's (peer.Config) where the page has them, and how the page reaches
+// signaling.
 type ChromeConfig struct {
 	ID, RemoteID string
 	Glare        peer.GlareStrategy

@@ -22,6 +22,7 @@ const (
 	AddressAndPortDependent
 )
 
+// String is RFC 4787's name of the behaviour.
 func (b Behavior) String() string {
 	switch b {
 	case EndpointIndependent:
