@@ -6,11 +6,9 @@ import (
 	"testing"
 )
 
-// richProfile sets a field of every kind a profile has: pointers,
-// slices, nested links, a schedule.
-func richProfile(t *testing.T) *Profile {
-	t.Helper()
-	return mustParse(t, `
+// richYAML sets a field of every kind a profile has: pointers, slices,
+// nested links, a schedule.
+const richYAML = `
 name: x
 description: every kind of field
 delay: {time: 40ms, jitter: 5ms, distribution: pareto, correlation: 25%}
@@ -21,7 +19,11 @@ down: {tcp: {slicer: {average_size: 64, size_variation: 16, delay: 1ms}, slow_cl
 schedule:
   - {name: out, start: 10s, duration: 3s, blackhole: true}
   - {start: 13s, flap: {period: 2s, duty: 50%}, down: {loss: 20%}}
-`)
+`
+
+func richProfile(t *testing.T) *Profile {
+	t.Helper()
+	return mustParse(t, richYAML)
 }
 
 // shared reports a pointer, slice or map that a and b (equal values of

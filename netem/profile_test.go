@@ -62,19 +62,10 @@ func TestResolvedRoundTrips(t *testing.T) {
 }
 
 func TestYAMLAndJSONAgree(t *testing.T) {
-	y := mustParse(t, `
-name: x
-delay: {time: 40ms, jitter: 5ms, distribution: pareto, correlation: 25%}
-loss: {model: gilbert-elliott, p: 1%, r: 30%, 1-h: 90%}
-rate: {bitrate: 2Mbit, overhead: 38, queue: {bytes: 64KiB, aqm: codel}}
-up: {duplicate: 1%, corrupt: 0.1%, reorder: {probability: 5%, gap: 3}, mtu: 1400}
-down: {tcp: {slicer: {average_size: 64, size_variation: 16, delay: 1ms}, slow_close: 1s, limit_data: 4096, reset_peer: 2s, timeout: 3s}}
-schedule:
-  - {name: out, start: 10s, duration: 3s, blackhole: true}
-  - {start: 13s, flap: {period: 2s, duty: 50%}, down: {loss: 20%}}
-`)
+	y := mustParse(t, richYAML)
 	j, err := ParseProfile("x.json", []byte(`{
   "name": "x",
+  "description": "every kind of field",
   "delay": {"time": "40ms", "jitter": "5ms", "distribution": "pareto", "correlation": "25%"},
   "loss": {"model": "gilbert-elliott", "p": 1, "r": "30%", "1-h": 90},
   "rate": {"bitrate": "2Mbit", "overhead": 38, "queue": {"bytes": "64KiB", "aqm": "codel"}},
