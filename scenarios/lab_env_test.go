@@ -77,16 +77,15 @@ func runLab(c labCase, topo lab.Topology, body func(ctx context.Context, l *lab.
 	var ledgers []netem.Ledger
 	var res labspec.Result
 	cpu0 := processCPU()
-	defer func() {
-		// Recorded even when the body fails: a failed case's timeline
-		// is the most useful one.
-		if res.Wall > 0 {
-			rec.Metric("lab_clock_s", res.Elapsed.Seconds())
-			rec.Metric("wall_s", res.Wall.Seconds())
-			rec.Metric("cpu_s", (processCPU() - cpu0).Seconds())
+	logOpts, reportLog := pionLogOptions()
+	// A cleanup, not a defer: inside the spec's own node Ginkgo's report
+	// does not say failed yet (it learns at the node's end), so a defer
+	// never saw the failure and never printed this.
+	DeferCleanup(func() {
+		if !CurrentSpecReport().Failed() {
+			return
 		}
-		recordLab(c, topo, clock, rec, timeline, ledgers)
-		if CurrentSpecReport().Failed() && len(timeline) > 0 {
+		if len(timeline) > 0 {
 			// The lab's timeline is the first thing to read about a
 			// failed case: printed with the failure, not only in
 			// run.json.
@@ -96,6 +95,17 @@ func runLab(c labCase, topo lab.Topology, body func(ctx context.Context, l *lab.
 			}
 			AddReportEntry("lab timeline", b.String(), ReportEntryVisibilityFailureOrVerbose)
 		}
+		reportLog()
+	})
+	defer func() {
+		// Recorded even when the body fails: a failed case's timeline
+		// is the most useful one.
+		if res.Wall > 0 {
+			rec.Metric("lab_clock_s", res.Elapsed.Seconds())
+			rec.Metric("wall_s", res.Wall.Seconds())
+			rec.Metric("cpu_s", (processCPU() - cpu0).Seconds())
+		}
+		recordLab(c, topo, clock, rec, timeline, ledgers)
 	}()
 	res = labspec.Run(suiteT, topo, clock, c.Timeout, func(ctx context.Context, l *lab.Lab) {
 		defer func() { timeline, ledgers = l.Timeline(), l.Ledgers() }()
@@ -109,7 +119,7 @@ func runLab(c labCase, topo lab.Topology, body func(ctx context.Context, l *lab.
 			}
 		}()
 		body(ctx, l, rec)
-	}, labOptions(topo)...)
+	}, append(labOptions(topo), logOpts...)...)
 	return res
 }
 

@@ -17,6 +17,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
+	"github.com/pion/logging"
 
 	"github.com/netlab/netlab/browsers"
 	"github.com/netlab/netlab/reports"
@@ -88,14 +89,20 @@ const caseEntry = "netlab-case"
 // record attaches a spec's figures to its report. A figure that is not a
 // finite number (a ratio over nothing, say) has no JSON form, and would
 // make run.json unwritable for the whole suite: it is left out, and the
-// spec fails naming it (unless it has failed already: the first failure is
-// the one to read).
+// spec fails naming it, unless it has failed already (the first failure
+// is the one to read). That is decided in a cleanup: record runs in
+// defers too, where a Fail would replace a panic on its way out, and
+// where Ginkgo's report does not say failed yet.
 func record(d *caseData) {
 	var bad []string
 	d.Metrics, bad = finiteMetrics(d.Metrics)
 	AddReportEntry(caseEntry, d, ReportEntryVisibilityNever)
-	if len(bad) > 0 && !CurrentSpecReport().Failed() {
-		Fail("metrics that are not finite numbers, left out of run.json: " + strings.Join(bad, ", "))
+	if len(bad) > 0 {
+		DeferCleanup(func() {
+			if !CurrentSpecReport().Failed() {
+				Fail("metrics that are not finite numbers, left out of run.json: " + strings.Join(bad, ", "))
+			}
+		})
 	}
 }
 
@@ -134,6 +141,17 @@ func TestFiniteMetrics(t *testing.T) {
 	}
 	if kept, bad := finiteMetrics(map[string]float64{"a": 1}); len(bad) != 0 || kept["a"] != 1 {
 		t.Errorf("all finite: got %v, %v", kept, bad)
+	}
+}
+
+func TestParsePionLog(t *testing.T) {
+	got, err := parsePionLog(" ice:trace, sctp,,all:debug ")
+	want := map[string]logging.LogLevel{"ice": logging.LogLevelTrace, "sctp": logging.LogLevelDebug, "all": logging.LogLevelDebug}
+	if err != nil || !maps.Equal(got, want) {
+		t.Errorf("got %v, %v; want %v", got, err, want)
+	}
+	if _, err := parsePionLog("ice:loud"); err == nil || !strings.Contains(err.Error(), `"ice:loud": want scope, scope:debug or scope:trace, got level "loud"`) {
+		t.Errorf("a bad level: %v", err)
 	}
 }
 
