@@ -200,7 +200,6 @@ var _ = Describe("reconnect (lab)", Label("reconnect", "go-go"), func() {
 				topo.Peer.Reconnect.DisconnectedGrace = o.grace
 			}
 			runLab(labCase{Family: "reconnect", Profile: o.profile()}, topo, func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
-				defer func() { rclDumpOnPanic(l, recover()) }()
 				a, b, out, in := rclConnect(ctx, l)
 				time.Sleep(time.Second) // virtual: steady state, consent checks every KeepAlive both ways
 
@@ -635,19 +634,6 @@ func rclDrainGathering(restartedWhileCut bool) {
 	if restartedWhileCut {
 		time.Sleep(rclSTUNGatherTimeout) // virtual: see above
 	}
-}
-
-// rclDumpOnPanic is for a deferred call with recover() at the top of a
-// body: when the body panics (a failed assertion does), the lab's
-// timeline goes to the spec's output and the panic goes on.
-func rclDumpOnPanic(l *lab.Lab, r any) {
-	if r == nil {
-		return
-	}
-	for _, e := range l.Timeline() {
-		fmt.Fprintln(GinkgoWriter, e)
-	}
-	panic(r)
 }
 
 // rclClientEvents subscribes to both clients' events from now on.
