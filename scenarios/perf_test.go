@@ -81,7 +81,11 @@ const perfNote = "The preset is on both endpoints' links and on the signaling TC
 	"Throughput: 16 KiB in 4 KiB messages on a reliable ordered channel, first send to last byte received (SCTPRTOMax 1 s, the peer default). " +
 	"Media: one generated audio track (64 kbit/s, 50 RTP pkt/s sent), packets received from the first one on, while the data-channel pings run (at least 1 s). " +
 	"The six delayed cases ran at once, the two ideal ones after their setup. Setup includes pion's candidate acceptance waits " +
-	"(a pair with a peer-reflexive or server-reflexive candidate waits 1 s or 0.5 s): the 1 s jumps between runs."
+	"(a pair with a peer-reflexive or server-reflexive candidate waits 1 s or 0.5 s): the 1 s jumps between runs. " +
+	"Over SSE, bob's candidates (one HTTP POST each) reach alice after bob's first check, so alice types bob peer-reflexive " +
+	"and pion/ice v4.1.0 credits later checks of that address to the peer-reflexive candidate even once the signaled one is in: " +
+	"the 1 s on go-go ideal over SSE is that wait, which the later candidates trigger " +
+	"(pion/ice v4.3.0 and later replace the peer-reflexive candidate by the signaled one)."
 
 var _ = Describe("perf", Ordered, Label("perf", "go-go"), func() {
 	var runs map[string]*perfRun
