@@ -30,7 +30,6 @@ const (
 	chromeRTTSnapshots = 20
 	chromeLossMessages = 1000
 	chromeLossPace     = 5 * time.Millisecond // 200 messages/s each way
-	chromeLossSigma    = 3
 )
 
 func chromeImpairTopo(prof *netem.Profile) lab.Topology {
@@ -100,7 +99,7 @@ var _ = Describe("impairment seen from Chrome", Label("chrome", "go-chrome", "lo
 			// Each message crosses the lossy leg once, in one direction:
 			// delivered with p = 0.9, N of them binomial.
 			p := 0.9
-			tol := chromeLossSigma * math.Sqrt(p*(1-p)/chromeLossMessages)
+			sd := math.Sqrt(p * (1 - p) / chromeLossMessages)
 			var wg sync.WaitGroup
 			got := make([]int, 2)
 			for i, dir := range []struct{ out, in peer.Channel }{{ab, ba}, {ba, ab}} {
@@ -113,8 +112,7 @@ var _ = Describe("impairment seen from Chrome", Label("chrome", "go-chrome", "lo
 			for i, name := range []string{"go_to_chrome", "chrome_to_go"} {
 				ratio := float64(got[i]) / chromeLossMessages
 				rec.Metric("delivered_ratio_"+name, ratio)
-				Expect(ratio).To(BeNumerically("~", p, tol), "%s: %d of %d delivered, expected %.2f +- %.3f (%d sigma)",
-					name, got[i], chromeLossMessages, p, tol, chromeLossSigma)
+				Expect(ratio).To(beWithinSigma(p, sd), "%s: %d of %d delivered", name, got[i], chromeLossMessages)
 			}
 		})
 	})

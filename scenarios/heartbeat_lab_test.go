@@ -246,7 +246,7 @@ var _ = Describe("heartbeat (lab)", Label("heartbeat", "go-go", "loopback"), fun
 					n := float64(lg.Counters.Packets - before[i].Counters.Packets)
 					dropped := float64(lg.Counters.Dropped - before[i].Counters.Dropped)
 					Expect(n).To(BeNumerically(">", 100), "bob %s carried too little to judge", lg.Direction)
-					Expect(dropped).To(BeNumerically("~", n*loss, 3*math.Sqrt(n*loss*(1-loss))), "bob %s: dropped %v of %v", lg.Direction, dropped, n)
+					Expect(dropped).To(beWithinSigma(n*loss, math.Sqrt(n*loss*(1-loss))), "bob %s: dropped %v of %v", lg.Direction, dropped, n)
 					rec.Metric("loss_pct_bob_"+lg.Direction, 100*dropped/n)
 				}
 				rec.Metric("false_timeouts_datachannel", float64(counts["datachannel"]))
@@ -325,8 +325,7 @@ var _ = Describe("heartbeat (lab)", Label("heartbeat", "go-go", "delayed"), func
 					n := float64(lg.Counters.Packets - before[i].Counters.Packets)
 					dropped := float64(lg.Counters.Dropped - before[i].Counters.Dropped)
 					Expect(n).To(BeNumerically(">", 1000), "%s %s carried too little to judge", lg.Point, lg.Direction)
-					sigma := math.Sqrt(n * 0.1 * 0.9)
-					Expect(dropped).To(BeNumerically("~", n*0.1, 3*sigma), "%s %s", lg.Point, lg.Direction)
+					Expect(dropped).To(beWithinSigma(n*0.1, math.Sqrt(n*0.1*0.9)), "%s %s: dropped %v of %v", lg.Point, lg.Direction, dropped, n)
 					rec.Metric("loss_pct_"+lg.Point+"_"+lg.Direction, 100*dropped/n)
 				}
 			})

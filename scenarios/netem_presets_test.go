@@ -48,8 +48,7 @@ var _ = Describe("netem presets", Label("netem"), func() {
 				Expect(rep.DroppedBy["queue"]).To(BeZero(), "half the capacity never fills the queue")
 				// The loss model sees what the link being down (flap) let through.
 				m := float64(n - rep.DroppedBy["flap"])
-				sigma := math.Sqrt(m * q * (1 - q))
-				Expect(float64(rep.DroppedBy["loss"])).To(BeNumerically("~", m*q, 3*sigma+1e-9),
+				Expect(rep.DroppedBy["loss"]).To(beWithinSigma(m*q, math.Sqrt(m*q*(1-q))),
 					fmt.Sprintf("%s %s: lost %d of %.0f, configured %.2f%%", name, dir, rep.DroppedBy["loss"], m, 100*q))
 				if link.Flap != nil && link.Flap.Period > 0 {
 					down := 1 - link.Flap.Duty.Prob()
@@ -88,8 +87,7 @@ var _ = Describe("netem presets", Label("netem"), func() {
 		Expect(err).NotTo(HaveOccurred())
 		// 1600 packets in the phase at 20%, 2400 outside at 0.2%.
 		want := 1600*0.2 + 2400*0.002
-		sigma := math.Sqrt(1600*0.2*0.8 + 2400*0.002*0.998)
-		Expect(float64(rep.Dropped)).To(BeNumerically("~", want, 3*sigma))
+		Expect(rep.Dropped).To(beWithinSigma(want, math.Sqrt(1600*0.2*0.8+2400*0.002*0.998)), "call-drop: dropped %d of 4000", rep.Dropped)
 		record(&caseData{Profile: "call-drop", Metrics: map[string]float64{"dropped": float64(rep.Dropped)},
 			Ledgers: []reports.Ledger{{Point: "impair", Direction: "up", Packets: rep.Sent, Delivered: rep.Delivered, Dropped: rep.Dropped, SHA256: rep.LedgerSHA256}}})
 	})

@@ -96,7 +96,7 @@ var _ = Describe("netem proxies on loopback", Label("netem"), func() {
 
 		Expect(minDelay).To(BeNumerically(">=", 20*time.Millisecond), "nothing beats the 20 ms delay")
 		q := 0.05
-		Expect(float64(up().Dropped)).To(BeNumerically("~", n*q, 3*math.Sqrt(n*q*(1-q))))
+		Expect(up().Dropped).To(beWithinSigma(n*q, math.Sqrt(n*q*(1-q))), "wifi-lossy up: dropped %d of %.0f", up().Dropped, n)
 		record(&caseData{Profile: "wifi-lossy", Ledgers: ledgers(sh), Metrics: map[string]float64{
 			"received": float64(got), "min_delay_ms": float64(minDelay.Microseconds()) / 1000}})
 	})

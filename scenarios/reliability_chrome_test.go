@@ -447,9 +447,8 @@ func relcAssert(c relCell, f relcFlow, res relcResult) {
 	p := (1 - c.loss()) * (1 - c.loss())
 	switch {
 	case o.MaxRetransmits != nil && *o.MaxRetransmits == 0:
-		tol := relSigma*math.Sqrt(p*(1-p)/relMessages) + 1e-9
 		ratio := float64(res.delivered) / relMessages
-		Expect(ratio).To(BeNumerically("~", p, tol), "%s: sent once: delivery ratio %.3f, expected %.3f +- %.3f (%d sigma, N=%d)", what, ratio, p, tol, relSigma, relMessages)
+		Expect(ratio).To(beWithinSigma(p, math.Sqrt(p*(1-p)/relMessages)), "%s: sent once: delivery ratio of %d messages", what, relMessages)
 	case !o.Reliable() && c.lossPct > 0:
 		// At least one transmission each: never worse than sent-once.
 		// (For a lifetime: at 10% loss neither sender stalls for a
@@ -459,9 +458,8 @@ func relcAssert(c relCell, f relcFlow, res relcResult) {
 		// it allows at most 3 (dcSCTP) or 7 (pion) at 3 sigma; likely
 		// because a retransmission carries several messages, so their
 		// losses are not independent.
-		tol := relSigma*math.Sqrt(p*(1-p)/relMessages) + 1e-9
 		ratio := float64(res.delivered) / relMessages
-		Expect(ratio).To(BeNumerically(">=", p-tol), "%s: at least one transmission each: delivery ratio %.3f below the sent-once expectation %.3f - %.3f", what, ratio, p, tol)
+		Expect(ratio).To(beNotBelowSigma(p, math.Sqrt(p*(1-p)/relMessages)), "%s: at least one transmission each: delivery ratio of %d messages, against the sent-once expectation", what, relMessages)
 	}
 	if o.MaxPacketLifeTime != nil && f.sender == peer.KindGo && pionLifetimeFromLastSend {
 		// pion never expires a timed chunk (pionLifetimeFromLastSend).

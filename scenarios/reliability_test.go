@@ -39,9 +39,6 @@ const (
 	// relDeadline bounds a run after the last send (virtual time; the
 	// longest drain measured was 48 s, at 30% loss).
 	relDeadline = 3 * time.Minute
-	// relSigma is how many binomial standard deviations a delivery ratio
-	// may stray from its expectation.
-	relSigma = 3
 )
 
 var (
@@ -184,14 +181,13 @@ func relAssert(c relCell, res relResult) {
 	// independently: a message sent once arrives with p = (1-L)^2, and
 	// N of them are binomial.
 	p := (1 - c.loss()) * (1 - c.loss())
-	sigma := math.Sqrt(p * (1 - p) / relMessages)
-	tol := relSigma*sigma + 1e-9
+	sd := math.Sqrt(p * (1 - p) / relMessages)
 	switch {
 	case o.MaxRetransmits != nil && *o.MaxRetransmits == 0:
-		Expect(ratio).To(BeNumerically("~", p, tol), "sent once: delivery ratio %.3f, expected %.3f +- %.3f (%d sigma, N=%d)", ratio, p, tol, relSigma, relMessages)
+		Expect(ratio).To(beWithinSigma(p, sd), "sent once: delivery ratio of %d messages", relMessages)
 	case !o.Reliable():
 		// At least one transmission each: never worse than sent-once.
-		Expect(ratio).To(BeNumerically(">=", p-tol), "partially reliable: delivery ratio %.3f below the sent-once expectation %.3f - %.3f", ratio, p, tol)
+		Expect(ratio).To(beNotBelowSigma(p, sd), "partially reliable: delivery ratio of %d messages, against the sent-once expectation", relMessages)
 	}
 	if o.MaxPacketLifeTime != nil {
 		lifetime := time.Duration(*o.MaxPacketLifeTime) * time.Millisecond
