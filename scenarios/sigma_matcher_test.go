@@ -44,4 +44,10 @@ func TestSigmaMatcher(t *testing.T) {
 	if !strings.Contains(msg, "+3.50 sigma") || !strings.Contains(msg, "100 +- 30") {
 		t.Errorf("the failure does not give z and the bound: %s", msg)
 	}
+	if msg := beNotBelowSigma(100, 10).FailureMessage(60); !strings.Contains(msg, "740 fails a one-sided") {
+		t.Errorf("a one-sided failure does not give its own chance: %s", msg)
+	}
+	if !strings.Contains(msg, "370 fails a two-sided") {
+		t.Errorf("a two-sided failure does not give its own chance: %s", msg)
+	}
 }

@@ -18,7 +18,7 @@ const statSigma = 3
 // fails one about once in 10 runs with no fault anywhere (README,
 // Repeatability). The seed fixes the draws, so the same seed usually
 // fails the same way again.
-const statChance = "a statistical check: one seed in about 370 fails a two-sided 3-sigma check by chance (one-sided: 740), " +
+const statChance = "a statistical check: one seed in about %d fails a %s 3-sigma check by chance, " +
 	"and the same seed usually fails it again; run other seeds (-netlab.seed) before suspecting a fault"
 
 // sigmaEpsilon absorbs float rounding where the spread is zero (a loss
@@ -69,7 +69,11 @@ func (m *sigmaMatcher) FailureMessage(actual any) string {
 	if m.sd > 0 {
 		z = fmt.Sprintf("%+.2f sigma", (x-m.mean)/m.sd)
 	}
-	return fmt.Sprintf("got %.4g, %s from the expectation; want %s.\nThis is %s.", x, z, want, statChance)
+	chance := fmt.Sprintf(statChance, 370, "two-sided")
+	if m.lowerOnly {
+		chance = fmt.Sprintf(statChance, 740, "one-sided")
+	}
+	return fmt.Sprintf("got %.4g, %s from the expectation; want %s.\nThis is %s.", x, z, want, chance)
 }
 
 func (m *sigmaMatcher) NegatedFailureMessage(actual any) string {
