@@ -9,7 +9,8 @@ package browsers
 //	Browser ── NewTab ──> Tab (own target in its own browser context: no shared
 //	                      storage; Tab.Context is the chromedp context)
 //	Close: tabs, graceful Browser.close (bounded), kill what is left of the tree
-//	(by --user-data-dir in /proc), reap orphans when we are PID 1, remove the dir.
+//	(by --user-data-dir in /proc), reap orphans when we are PID 1, remove the dir
+//	and Chromium's singleton socket dir in $TMPDIR.
 
 import (
 	"bytes"
@@ -96,6 +97,9 @@ type Browser struct {
 	pid    int    // read-only; 0 for remote
 	failed bool   // read-only; the start failed (Close kills, no graceful close)
 	dir    string // read-only; "" for remote
+	// singleton is Chromium's socket dir in $TMPDIR (singleton.go), read
+	// once started; "" for remote or when there is none.
+	singleton string // read-only after Launch
 
 	allocCancel context.CancelFunc // read-only; cancels the allocator and waits for it
 	ctx         context.Context    // read-only; the chromedp browser context
@@ -181,6 +185,7 @@ func Launch(ctx context.Context, cfg Config) (*Browser, error) {
 		b.pid = p.Pid
 		watchGroup(b.pid, dir)
 	}
+	b.singleton = singletonDir(dir)
 	return b, nil
 }
 
@@ -349,7 +354,8 @@ func (b *Browser) NewTab(ctx context.Context) (*Tab, error) {
 // Close closes the open tabs and the browser: Browser.close first (bounded by
 // gracefulClose), then SIGKILL to every process still naming the user data
 // dir, until none is left; it reaps the tree's orphans when we are PID 1 and
-// removes the user data dir. For a remote browser it closes our tabs and the
+// removes the user data dir and Chromium's singleton socket dir in $TMPDIR
+// (singleton.go). For a remote browser it closes our tabs and the
 // connection and leaves the process alone. Safe to call twice; later calls
 // return the first result.
 func (b *Browser) Close() error {
@@ -385,7 +391,11 @@ func (b *Browser) close() error {
 			errs = append(errs, unwatchGroup(b.pid, leftoverLimit))
 		}
 		b.release()
-		errs = append(errs, removeAll(b.dir))
+		singleton := b.singleton
+		if singleton == "" { // a start cut short: the link may be there already
+			singleton = singletonDir(b.dir)
+		}
+		errs = append(errs, removeSingletonDir(singleton), removeAll(b.dir))
 	}
 	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -51,6 +52,11 @@ func closeAndCheck(t testing.TB, b *Browser) {
 	}
 	if _, err := os.Stat(b.UserDataDir()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("after Close: user data dir %s: stat err %v, want not exist", b.UserDataDir(), err)
+	}
+	if b.singleton != "" {
+		if _, err := os.Stat(b.singleton); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("after Close: Chromium's singleton dir %s: stat err %v, want not exist", b.singleton, err)
+		}
 	}
 }
 
@@ -108,6 +114,11 @@ func TestLaunch(t *testing.T) {
 	}
 	if !containsInt(pids, b.PID()) {
 		t.Errorf("Leftovers(%s) = %v, want it to hold the main pid %d", b.UserDataDir(), pids, b.PID())
+	}
+	// Chromium's singleton socket dir: found, so that closeAndCheck's check
+	// that Close removed it is not vacuous.
+	if fi, err := os.Stat(filepath.Join(b.singleton, singletonSocket)); b.singleton == "" || err != nil || fi.Mode()&fs.ModeSocket == 0 {
+		t.Errorf("Chromium's singleton socket dir %q: %v; want a dir in %s holding the socket", b.singleton, err, os.TempDir())
 	}
 	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(b.PID()), "cmdline"))
 	if err != nil {
