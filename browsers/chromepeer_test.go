@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,13 @@ func TestChromePeer(t *testing.T) {
 	t.Run("heartbeat-timeout", w.heartbeatTimeout)
 	t.Run("version-mismatch", w.versionMismatch)
 	t.Run("kill-says-no-bye", w.killNoBye)
+
+	// Media woke Chrome's audio service, which starts PulseAudio's client:
+	// its runtime dir must be the one in the user data dir (removed by
+	// Close), not a /tmp/pulse-* of its own that nobody removes.
+	if fi, err := os.Stat(filepath.Join(b.UserDataDir(), "xdg-runtime", "pulse")); err != nil || !fi.IsDir() {
+		t.Errorf("PulseAudio's runtime dir in the user data dir: %v; want a dir (XDG_RUNTIME_DIR, launch.go)", err)
+	}
 }
 
 // world is what the specs share: the browser, the page, the TURN server.

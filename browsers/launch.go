@@ -147,6 +147,11 @@ func Launch(ctx context.Context, cfg Config) (*Browser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("browsers: user data dir: %w", err)
 	}
+	// libpulse wants its runtime dir to exist and be private (0700).
+	runDir := filepath.Join(dir, "xdg-runtime")
+	if err := os.Mkdir(runDir, 0o700); err != nil {
+		return nil, errors.Join(fmt.Errorf("browsers: runtime dir: %w", err), os.RemoveAll(dir))
+	}
 	release := acquireReaper()
 	// The command, to know its process even when the start fails (the
 	// allocation runs in b.start's call, on this goroutine).
@@ -165,8 +170,11 @@ func Launch(ctx context.Context, cfg Config) (*Browser, error) {
 	// The crash handler's database lives under $XDG_CONFIG_HOME/chromium
 	// whatever --user-data-dir says: keep it inside dir too, so that it
 	// names dir (Leftovers, Close kill it) and nothing lands in $HOME.
+	// PulseAudio's client (Chrome's audio service loads it) makes its
+	// runtime dir in $XDG_RUNTIME_DIR, or else a /tmp/pulse-* that nobody
+	// removes: it gets one inside dir (made above).
 	opts = append(opts, chromedp.Env("XDG_CONFIG_HOME="+filepath.Join(dir, "xdg-config"),
-		"XDG_CACHE_HOME="+filepath.Join(dir, "xdg-cache")))
+		"XDG_CACHE_HOME="+filepath.Join(dir, "xdg-cache"), "XDG_RUNTIME_DIR="+runDir))
 	opts = append(opts, flags...)
 	allocCtx, allocCancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	b := &Browser{dir: dir, allocCancel: allocCancel, release: release, tabs: map[*Tab]struct{}{}}
