@@ -490,7 +490,8 @@ func startRemoteChromium(t *testing.T) (string, *exec.Cmd, string) {
 }
 
 // stopRemoteChromium kills the browser's process group, waits for it and
-// anything naming its dir, and removes the dir. Safe twice.
+// anything naming its dir, and removes the dir and Chromium's singleton
+// dir. Safe twice.
 func stopRemoteChromium(t *testing.T, cmd *exec.Cmd, dir string) {
 	t.Helper()
 	if cmd.ProcessState == nil {
@@ -498,6 +499,9 @@ func stopRemoteChromium(t *testing.T, cmd *exec.Cmd, dir string) {
 		cmd.Wait()
 	}
 	if err := killLeftovers(dir, 0); err != nil {
+		t.Error(err)
+	}
+	if err := removeSingletonDir(singletonDir(dir)); err != nil { // as Close does
 		t.Error(err)
 	}
 	if err := removeAll(dir); err != nil {
