@@ -399,11 +399,7 @@ func (b *Browser) close() error {
 			errs = append(errs, unwatchGroup(b.pid, leftoverLimit))
 		}
 		b.release()
-		singleton := b.singleton
-		if singleton == "" { // a start cut short: the link may be there already
-			singleton = singletonDir(b.dir)
-		}
-		errs = append(errs, removeSingletonDir(singleton), removeAll(b.dir))
+		errs = append(errs, removeUserDataDir(b.dir, b.singleton))
 	}
 	return errors.Join(errs...)
 }

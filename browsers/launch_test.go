@@ -501,10 +501,7 @@ func stopRemoteChromium(t *testing.T, cmd *exec.Cmd, dir string) {
 	if err := killLeftovers(dir, 0); err != nil {
 		t.Error(err)
 	}
-	if err := removeSingletonDir(singletonDir(dir)); err != nil { // as Close does
-		t.Error(err)
-	}
-	if err := removeAll(dir); err != nil {
+	if err := removeUserDataDir(dir, ""); err != nil { // as Close does
 		t.Error(err)
 	}
 }

@@ -52,3 +52,13 @@ func removeSingletonDir(dir string) error {
 	}
 	return nil
 }
+
+// removeUserDataDir removes what a stopped browser leaves: Chromium's
+// singleton dir (singleton, or found from dir's link when "": a start cut
+// short may have made it already) and the user data dir.
+func removeUserDataDir(dir, singleton string) error {
+	if singleton == "" {
+		singleton = singletonDir(dir)
+	}
+	return errors.Join(removeSingletonDir(singleton), removeAll(dir))
+}

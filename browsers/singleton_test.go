@@ -86,3 +86,17 @@ func TestSingletonDirIgnored(t *testing.T) {
 		}
 	}
 }
+
+// removeUserDataDir with no recorded singleton dir (a start cut short)
+// finds it from the link before the user data dir goes.
+func TestRemoveUserDataDirFindsSingleton(t *testing.T) {
+	udd, dir := fakeSingleton(t)
+	if err := removeUserDataDir(udd, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{udd, dir} {
+		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("after removeUserDataDir: %s: stat %v, want not exist", d, err)
+		}
+	}
+}
