@@ -73,6 +73,7 @@ type ChromeClient struct {
 	client *signaling.Client              // the Go face; made once the page's client started
 
 	closeOnce sync.Once
+	closeErr  error // written once in closeOnce: every Close returns it
 
 	mu        sync.Mutex
 	closed    bool            // guarded by mu
@@ -440,29 +441,32 @@ func (c *ChromeClient) EventHistory() []signaling.ClientEvent { return c.client.
 // bridge, the Bridge client; it leaves the tab on about:blank and stops
 // everything it started. Idempotent; the tab stays the caller's.
 func (c *ChromeClient) Close() error {
+	c.closeOnce.Do(func() { c.closeErr = c.close() })
+	return c.closeErr
+}
+
+func (c *ChromeClient) close() error {
 	var err error
-	c.closeOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		c.mu.Lock()
-		c.closed = true
-		client := c.client
-		c.mu.Unlock()
-		started := c.isStarted() // else boot failed before the page's client started: nothing to close there
-		if cerr := c.call(ctx, nil, "clientClose"); cerr != nil && started && !errors.Is(cerr, signaling.ErrClosed) {
-			err = cerr
-		}
-		if client != nil {
-			_ = client.Close()
-		}
-		rctx, rcancel := c.runCtx(ctx)
-		_ = chromedp.Do(rctx, chromedp.Navigate("about:blank")) // the page and its connections end here
-		rcancel()
-		c.in.Close()
-		c.stop()
-		if c.cfg.Bridge != nil {
-			_ = c.cfg.Bridge.Close()
-		}
-	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c.mu.Lock()
+	c.closed = true
+	client := c.client
+	c.mu.Unlock()
+	started := c.isStarted() // else boot failed before the page's client started: nothing to close there
+	if cerr := c.call(ctx, nil, "clientClose"); cerr != nil && started && !errors.Is(cerr, signaling.ErrClosed) {
+		err = cerr
+	}
+	if client != nil {
+		_ = client.Close()
+	}
+	rctx, rcancel := c.runCtx(ctx)
+	_ = chromedp.Do(rctx, chromedp.Navigate("about:blank")) // the page and its connections end here
+	rcancel()
+	c.in.Close()
+	c.stop()
+	if c.cfg.Bridge != nil {
+		_ = c.cfg.Bridge.Close()
+	}
 	return err
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/netlab/netlab/peer"
 	"github.com/netlab/netlab/peer/signaling"
 )
@@ -35,6 +37,7 @@ func TestChromeClient(t *testing.T) {
 		t.Run(kind, func(t *testing.T) { clientDispatch(t, ctx, b, page.URL(), kind) })
 	}
 	t.Run("ws-reconnect", func(t *testing.T) { clientReconnect(t, ctx, b, page.URL()) })
+	t.Run("close-error-kept", func(t *testing.T) { clientCloseErrorKept(t, ctx, b, page.URL()) })
 	t.Run("bad-config", func(t *testing.T) {
 		_, err := NewChromeClient(ctx, nil, page.URL(), ChromeClientConfig{ID: "tab", Signaling: SignalingConfig{Kind: "pigeon"}})
 		if !errors.Is(err, peer.ErrBadConfig) {
@@ -54,6 +57,28 @@ func TestChromeClient(t *testing.T) {
 			t.Errorf("the refused Bridge client is %v, want closed (the ChromeClient owns it)", other.State())
 		}
 	})
+}
+
+// clientCloseErrorKept: a Close that fails says so on every call, not
+// only the first. The page is navigated away under the client, so
+// netlab.clientClose is not there to call.
+func clientCloseErrorKept(t *testing.T, ctx context.Context, b *Browser, pageURL string) {
+	m := newMedium(t, SignalingWS)
+	tab := newTabT(t, ctx, b)
+	c, err := NewChromeClient(ctx, tab, pageURL, ChromeClientConfig{ID: "tab", Signaling: m.sig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(tab.Context(), chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	first := c.Close()
+	if first == nil {
+		t.Fatal("Close with the page gone: nil, want an error")
+	}
+	if again := c.Close(); again != first {
+		t.Errorf("second Close: %v, want the first's %v", again, first)
+	}
 }
 
 // medium is a signaling medium for a test: the Go client's transport, how

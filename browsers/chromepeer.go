@@ -203,6 +203,7 @@ type ChromePeer struct {
 	events feed.Hub[peer.Event] // every event
 
 	closeOnce sync.Once
+	closeErr  error // written once in closeOnce: every Close returns it
 
 	mu        sync.Mutex
 	closed    bool              // guarded by mu
@@ -744,47 +745,50 @@ func (p *ChromePeer) Crash() {
 const crashWait = time.Second
 
 func (p *ChromePeer) shutdown(kill bool) error {
+	p.closeOnce.Do(func() { p.closeErr = p.shutdownOnce(kill) })
+	return p.closeErr
+}
+
+func (p *ChromePeer) shutdownOnce(kill bool) error {
 	var err error
-	p.closeOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		var seq int64
-		fn := "close"
-		if kill {
-			fn = "kill"
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var seq int64
+	fn := "close"
+	if kill {
+		fn = "kill"
+	}
+	p.mu.Lock()
+	crashed := p.crashed
+	p.mu.Unlock()
+	// A tab whose browser died, or whose page was crashed on
+	// purpose, has nothing left to close: the first is the
+	// browser's failure (the suite reports it), not Close's.
+	if !crashed {
+		if cerr := p.call(ctx, &seq, fn); cerr != nil && !errors.Is(cerr, peer.ErrClosed) && p.tab.Context().Err() == nil {
+			err = cerr
 		}
-		p.mu.Lock()
-		crashed := p.crashed
-		p.mu.Unlock()
-		// A tab whose browser died, or whose page was crashed on
-		// purpose, has nothing left to close: the first is the
-		// browser's failure (the suite reports it), not Close's.
-		if !crashed {
-			if cerr := p.call(ctx, &seq, fn); cerr != nil && !errors.Is(cerr, peer.ErrClosed) && p.tab.Context().Err() == nil {
-				err = cerr
-			}
-		}
-		p.mu.Lock()
-		p.closed = true
-		p.mu.Unlock()
-		if p.cfg.Signaling.Kind == SignalingBridge && err == nil && !kill && !crashed {
-			// The bye went out as signal-out before close resolved: send
-			// it before the bridge stops.
-			p.drainBridge(ctx, seq)
-		}
-		rctx, rcancel := p.runCtx(ctx)
-		_ = chromedp.Do(rctx, chromedp.Navigate("about:blank")) // the page and its connections end here
-		rcancel()
-		p.stop()
-		p.mu.Lock()
-		queues := p.inbox
-		p.inbox = map[uint16]*inbox{}
-		p.mu.Unlock()
-		for _, in := range queues {
-			in.q.Close()
-		}
-		p.events.Close()
-	})
+	}
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	if p.cfg.Signaling.Kind == SignalingBridge && err == nil && !kill && !crashed {
+		// The bye went out as signal-out before close resolved: send
+		// it before the bridge stops.
+		p.drainBridge(ctx, seq)
+	}
+	rctx, rcancel := p.runCtx(ctx)
+	_ = chromedp.Do(rctx, chromedp.Navigate("about:blank")) // the page and its connections end here
+	rcancel()
+	p.stop()
+	p.mu.Lock()
+	queues := p.inbox
+	p.inbox = map[uint16]*inbox{}
+	p.mu.Unlock()
+	for _, in := range queues {
+		in.q.Close()
+	}
+	p.events.Close()
 	return err
 }
 
