@@ -10,7 +10,8 @@ import (
 // Validate says whether r is a run that Read would accept: a known schema,
 // known verdicts and clocks, timelines whose events say who and what, and
 // finite figures (JSON has no NaN or infinity: one such metric would
-// otherwise lose the whole file at write time), well-formed tables with
+// otherwise lose the whole file at write time), runs that each say their
+// clock (and leave the case none of its own), well-formed tables with
 // distinct names. The error wraps ErrBadRun (and
 // ErrBadTable for a table) and names the place: cases[i] "name", tables[i].
 func (r *Run) Validate() error {
@@ -62,12 +63,39 @@ func (c *Case) check() error {
 	if !duration(c.Duration) {
 		return fmt.Errorf("duration_s %v, want a length of time (>= 0)", c.Duration)
 	}
-	for _, k := range slices.Sorted(maps.Keys(c.Metrics)) {
-		if v := c.Metrics[k]; math.IsNaN(v) || math.IsInf(v, 0) {
+	if err := checkLab(c.Metrics, c.Timeline); err != nil {
+		return err
+	}
+	if len(c.Runs) > 0 {
+		switch {
+		case c.Clock != "":
+			return fmt.Errorf("clock %q beside runs: with runs, each run has the clock", c.Clock)
+		case len(c.Timeline) > 0:
+			return fmt.Errorf("a timeline beside runs: with runs, each run has its timeline")
+		case len(c.Ledgers) > 0:
+			return fmt.Errorf("ledgers beside runs: with runs, each run has its ledgers")
+		}
+	}
+	for i, r := range c.Runs {
+		if r.Clock != ClockVirtual && r.Clock != ClockReal {
+			return fmt.Errorf("runs[%d]: clock %q, want %s or %s", i, r.Clock, ClockVirtual, ClockReal)
+		}
+		if err := checkLab(r.Metrics, r.Timeline); err != nil {
+			return fmt.Errorf("runs[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// checkLab checks what a case and each of its runs have: finite metrics
+// and timeline events that say who, what and when.
+func checkLab(metrics map[string]float64, timeline []Event) error {
+	for _, k := range slices.Sorted(maps.Keys(metrics)) {
+		if v := metrics[k]; math.IsNaN(v) || math.IsInf(v, 0) {
 			return fmt.Errorf("metrics[%q]: %v, want a finite number", k, v)
 		}
 	}
-	for i, e := range c.Timeline {
+	for i, e := range timeline {
 		switch {
 		case e.Source == "":
 			return fmt.Errorf("timeline[%d]: no source", i)

@@ -5,7 +5,8 @@ import "errors"
 var (
 	// ErrBadRun is wrapped by every error reading, writing or rendering a
 	// run that is malformed; the message names the file, the place (byte
-	// offset or cases[i], tables[i]) and what was expected.
+	// offset and JSON path, as cases[1].duration_s; or cases[i], tables[i])
+	// and what was expected.
 	ErrBadRun = errors.New("bad run file")
 	// ErrBadTable: a result table is malformed (no name, no columns, a row
 	// of the wrong width, a name used twice in one run).

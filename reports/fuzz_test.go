@@ -21,7 +21,9 @@ func FuzzRead(f *testing.F) {
 	f.Add(full)
 	f.Add([]byte(`{"schema": 1, "cases": [{"name": "x", "verdict": "passed", "metrics": {"a": 1e308}}]}`))
 	f.Add([]byte(`{"schema": 2, "tables": [{"name": "t", "columns": ["a"], "rows": [["1"]]}]}`))
-	f.Add([]byte(`{"schema": 3}`))
+	f.Add([]byte(`{"schema": 4}`))
+	f.Add([]byte(`{"schema": 3, "cases": [{"name": "x", "verdict": "passed", "runs": [{"clock": "real", "metrics": {}, "ledgers": [{"dropped_by": {}}]}]}]}`))
+	f.Add([]byte(`{"SCHEMA": 3, "schema": 3, "schema": 2}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := Read("in.json", strings.NewReader(string(data)))
 		if err != nil {
@@ -65,13 +67,45 @@ func normal(r *Run) *Run {
 		if len(k.Timeline) == 0 {
 			k.Timeline = nil
 		}
+		k.Ledgers = normalLedgers(k.Ledgers)
+		var runs []LabRun
+		for _, lr := range k.Runs {
+			if len(lr.Metrics) == 0 {
+				lr.Metrics = nil
+			}
+			if len(lr.Timeline) == 0 {
+				lr.Timeline = nil
+			}
+			lr.Ledgers = normalLedgers(lr.Ledgers)
+			runs = append(runs, lr)
+		}
+		k.Runs = runs
 		c.Cases = append(c.Cases, k)
 	}
 	if len(c.Tables) == 0 {
 		c.Tables = nil
 	}
+	var tables []Table
+	for _, tb := range c.Tables {
+		if len(tb.Notes) == 0 {
+			tb.Notes = nil
+		}
+		tables = append(tables, tb)
+	}
+	c.Tables = tables
 	if len(c.Environment.Modules) == 0 {
 		c.Environment.Modules = nil
 	}
 	return &c
+}
+
+func normalLedgers(ls []Ledger) []Ledger {
+	var out []Ledger
+	for _, l := range ls {
+		if len(l.DroppedBy) == 0 {
+			l.DroppedBy = nil
+		}
+		out = append(out, l)
+	}
+	return out
 }

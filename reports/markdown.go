@@ -17,7 +17,8 @@ const maxTimelineRows = 30
 
 // Markdown writes a summary of the run for a CI job page: counts, seed,
 // command and environment, cases by family, each failed case with its
-// failure, reproduce command and the end of its timeline, and every table.
+// failure, reproduce command and the end of its timeline (of each of its
+// runs, for a case that ran its lab more than once), and every table.
 // The output depends only on r (maps are sorted), so two renderings of one
 // run are byte-identical. A run that Validate rejects is not rendered.
 func (r *Run) Markdown(w io.Writer) error {
@@ -82,7 +83,11 @@ func (r *Run) mdEnvironment(b *bytes.Buffer) {
 	}
 }
 
-// mdFamilies counts verdicts per family; cases without one are "(none)".
+// noFamily is the row of the cases that recorded no family.
+const noFamily = "(no family recorded)"
+
+// mdFamilies counts verdicts per family; cases without one are counted
+// under noFamily.
 func (r *Run) mdFamilies(b *bytes.Buffer) {
 	type count struct{ passed, failed, skipped int }
 	counts := map[string]*count{}
@@ -92,7 +97,7 @@ func (r *Run) mdFamilies(b *bytes.Buffer) {
 		if f != "" {
 			named = true
 		} else {
-			f = "(none)"
+			f = noFamily
 		}
 		n := counts[f]
 		if n == nil {
@@ -139,11 +144,7 @@ func (r *Run) mdFailed(b *bytes.Buffer) {
 			fmt.Fprintf(b, "- At: %s\n", code(c.Location))
 		}
 		if len(c.Metrics) > 0 {
-			var ms []string
-			for _, k := range slices.Sorted(maps.Keys(c.Metrics)) {
-				ms = append(ms, k+"="+strconv.FormatFloat(c.Metrics[k], 'g', -1, 64))
-			}
-			fmt.Fprintf(b, "- Metrics: %s\n", code(strings.Join(ms, " ")))
+			fmt.Fprintf(b, "- Metrics: %s\n", metricList(c.Metrics))
 		}
 		b.WriteString("\n")
 		if c.Failure != "" {
@@ -151,8 +152,29 @@ func (r *Run) mdFailed(b *bytes.Buffer) {
 		}
 		b.WriteString("Reproduce:\n\n")
 		b.WriteString(fenced("sh", c.Reproduce))
-		c.mdTimeline(b)
+		mdTimeline(b, "Timeline", c.Clock, c.Timeline)
+		for j, lr := range c.Runs {
+			fmt.Fprintf(b, "Run %d of %d: %s clock", j+1, len(c.Runs), text(lr.Clock))
+			if lr.Outcome != "" {
+				fmt.Fprintf(b, ", outcome: %s", text(lr.Outcome))
+			}
+			b.WriteString(".")
+			if len(lr.Metrics) > 0 {
+				fmt.Fprintf(b, " Metrics: %s", metricList(lr.Metrics))
+			}
+			b.WriteString("\n\n")
+			mdTimeline(b, fmt.Sprintf("Run %d timeline", j+1), lr.Clock, lr.Timeline)
+		}
 	}
+}
+
+// metricList is metrics as one code span, sorted by name.
+func metricList(m map[string]float64) string {
+	var ms []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		ms = append(ms, k+"="+strconv.FormatFloat(m[k], 'g', -1, 64))
+	}
+	return code(strings.Join(ms, " "))
 }
 
 // matrix is the case's cell of the matrix in one line: family, pair, ...
@@ -168,25 +190,32 @@ func (c *Case) matrix() string {
 	add("Transport", c.Transport)
 	add("NATs", strings.Join(c.NATs, ", "))
 	add("Clock", c.Clock)
+	if len(c.Runs) > 0 {
+		clocks := make([]string, len(c.Runs))
+		for i, r := range c.Runs {
+			clocks[i] = r.Clock
+		}
+		add("Clocks", strings.Join(clocks, ", then "))
+	}
 	add("Profile", c.Profile)
 	return strings.Join(parts, "; ")
 }
 
-func (c *Case) mdTimeline(b *bytes.Buffer) {
-	if len(c.Timeline) == 0 {
+// mdTimeline writes the end of a timeline on clock under a heading.
+func mdTimeline(b *bytes.Buffer, heading, clock string, timeline []Event) {
+	if len(timeline) == 0 {
 		return
 	}
-	events := slices.Clone(c.Timeline)
+	events := slices.Clone(timeline)
 	SortTimeline(events)
-	clock := ""
-	if c.Clock != "" {
-		clock = ", " + c.Clock + " clock"
+	if clock != "" {
+		clock = ", " + text(clock) + " clock"
 	}
 	if len(events) > maxTimelineRows {
-		fmt.Fprintf(b, "Timeline (last %d of %d events%s):\n\n", maxTimelineRows, len(events), clock)
+		fmt.Fprintf(b, "%s (last %d of %d events%s):\n\n", heading, maxTimelineRows, len(events), clock)
 		events = events[len(events)-maxTimelineRows:]
 	} else {
-		fmt.Fprintf(b, "Timeline (%d events%s):\n\n", len(events), clock)
+		fmt.Fprintf(b, "%s (%d events%s):\n\n", heading, len(events), clock)
 	}
 	b.WriteString("| At (s) | Source | Kind | Detail |\n| --- | --- | --- | --- |\n")
 	for _, e := range events {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"time"
 )
 
@@ -17,7 +18,10 @@ import (
 //	1: run, environment, cases (verdict, metrics, ledgers, reproduce)
 //	2: + run command, junit path and tables; case pair, transport, NATs,
 //	   family, clock and timeline
-const SchemaVersion = 2
+//	3: + case runs (a case whose body ran its lab more than once, as the
+//	   agreement family's virtual then real run: each run's clock,
+//	   outcome, metrics, ledgers and timeline); pair "mixed"
+const SchemaVersion = 3
 
 // Run is one execution of the scenario suite.
 type Run struct {
@@ -31,7 +35,7 @@ type Run struct {
 	Passed      int         `json:"passed"`            // number of cases with Verdict Passed
 	Failed      int         `json:"failed"`            // number of cases with Verdict Failed
 	Skipped     int         `json:"skipped"`           // number of cases with Verdict Skipped (or pending)
-	JUnit       string      `json:"junit,omitempty"`   // JUnit file written beside this one, relative to it
+	JUnit       string      `json:"junit,omitempty"`   // the run's JUnit file: relative to this file's directory when inside it, else absolute; "" when none was written
 	Cases       []Case      `json:"cases"`             // one per spec, in the order the suite reported them
 	Tables      []Table     `json:"tables,omitempty"`  // result tables a family computes once per run
 }
@@ -63,12 +67,19 @@ const (
 )
 
 // Case is one spec of the suite. The fields from Family to Clock say which
-// cell of the matrix the case is; they are empty when they do not apply.
+// cell of the matrix the case is; they are empty when they do not apply
+// (a netem case has no endpoints, so no pair, transport or NATs).
+//
+// A case whose body ran its lab more than once (the agreement family: the
+// same seed on the virtual clock, then on the real one) has one LabRun per
+// run in Runs, in the order they ran; its own Clock, Ledgers and Timeline
+// are then empty (each run has its own), and its Metrics, if any, are
+// figures of the case as a whole.
 type Case struct {
 	Name      string             `json:"name"`                // the spec's full text
 	Labels    []string           `json:"labels,omitempty"`    // Ginkgo labels
 	Family    string             `json:"family,omitempty"`    // nat, glare, reconnect, heartbeat, reliability, perf, seed, ...
-	Pair      string             `json:"pair,omitempty"`      // endpoint kinds: go-go, go-chrome, chrome-chrome
+	Pair      string             `json:"pair,omitempty"`      // endpoint kinds: go-go, go-chrome, chrome-chrome, or mixed (more than two endpoints of both kinds: the mesh)
 	Transport string             `json:"transport,omitempty"` // signaling: loopback, delayed, ws, sse
 	NATs      []string           `json:"nats,omitempty"`      // NAT preset of each endpoint, in endpoint order
 	Clock     string             `json:"clock,omitempty"`     // ClockVirtual or ClockReal
@@ -80,7 +91,19 @@ type Case struct {
 	Metrics   map[string]float64 `json:"metrics,omitempty"`   // figures measured, by name (units in the name: _ms, _s, ...)
 	Ledgers   []Ledger           `json:"ledgers,omitempty"`   // one per impairment point and direction
 	Timeline  []Event            `json:"timeline,omitempty"`  // what happened when, sorted by At (see SortTimeline)
-	Reproduce string             `json:"reproduce"`           // the command that reruns exactly this case
+	Runs      []LabRun           `json:"runs,omitempty"`      // each lab run, when the case ran more than one (schema 3)
+	Reproduce string             `json:"reproduce"`           // the command that reruns this case (a comment after it says when it reruns more)
+}
+
+// LabRun is one of the lab runs of a case that ran more than one. The runs
+// share the case's cell of the matrix (family, pair, transport, NATs,
+// profile).
+type LabRun struct {
+	Clock    string             `json:"clock"`              // ClockVirtual or ClockReal
+	Outcome  string             `json:"outcome,omitempty"`  // how the run's body ended, in the family's words ("ok", or the error the agreement sample returned)
+	Metrics  map[string]float64 `json:"metrics,omitempty"`  // figures of this run, by name
+	Ledgers  []Ledger           `json:"ledgers,omitempty"`  // one per impairment point and direction
+	Timeline []Event            `json:"timeline,omitempty"` // what happened when in this run, on its Clock
 }
 
 // Ledger is an impairment point's record in one direction (see netem).
@@ -126,47 +149,63 @@ func (r *Run) WriteFile(path string) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// Read decodes a run, strictly: unknown fields, a truncated file, trailing
-// data, a newer schema or a malformed case or table are errors that say
-// where and what. Schema 1 files decode into the same struct, with the
-// fields schema 2 added left empty.
+// Read decodes a run, strictly: a truncated file, trailing data, a newer
+// schema, a top level that is not an object, an unknown key (keys are
+// case-sensitive), a key repeated in one object, a value of the wrong type
+// or a malformed case or table are errors that say where (the byte offset
+// and the JSON path, as cases[1].duration_s) and what. Schema 1 and 2
+// files decode into the same struct, with the fields later schemas added
+// left empty.
 func Read(name string, rd io.Reader) (*Run, error) {
 	data, err := io.ReadAll(rd)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrBadRun, name, err)
 	}
-	// A newer file most likely has fields this reader does not know; say
-	// "newer schema" rather than "unknown field".
-	var head struct {
-		Schema int `json:"schema"`
-	}
-	if json.Unmarshal(data, &head) == nil && head.Schema > SchemaVersion {
-		return nil, schemaError(name, head.Schema)
-	}
+	// Syntax first: one JSON value, whole, and nothing after it.
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var r Run
-	if err := dec.Decode(&r); err != nil {
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-			return nil, fmt.Errorf("%w: %s: truncated after %d bytes", ErrBadRun, name, len(data))
-		case errors.As(err, &se):
-			return nil, fmt.Errorf("%w: %s: byte %d: %v", ErrBadRun, name, se.Offset, se)
-		case errors.As(err, &te):
-			return nil, fmt.Errorf("%w: %s: byte %d: field %s: want %s, got %s", ErrBadRun, name, te.Offset, te.Field, te.Type, te.Value)
-		}
-		return nil, fmt.Errorf("%w: %s: %v", ErrBadRun, name, err)
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return nil, decodeError(name, data, err)
 	}
 	end := int(dec.InputOffset())
 	if rest := bytes.TrimLeft(data[end:], " \t\r\n"); len(rest) > 0 {
 		return nil, fmt.Errorf("%w: %s: byte %d: data after the run", ErrBadRun, name, len(data)-len(rest))
 	}
+	// A newer file most likely has fields this reader does not know; say
+	// "newer schema" rather than "unknown field".
+	var head map[string]json.RawMessage
+	var schema int
+	if json.Unmarshal(data, &head) == nil && json.Unmarshal(head["schema"], &schema) == nil && schema > SchemaVersion {
+		return nil, schemaError(name, schema)
+	}
+	if err := strictCheck(data, reflect.TypeFor[Run]()); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrBadRun, name, err)
+	}
+	dec = json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var r Run
+	if err := dec.Decode(&r); err != nil { // strictCheck has seen to it; kept as a net
+		return nil, decodeError(name, data, err)
+	}
 	if err := r.check(); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrBadRun, name, err)
 	}
 	return &r, nil
+}
+
+// decodeError says where json's decoding of data failed.
+func decodeError(name string, data []byte, err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return fmt.Errorf("%w: %s: truncated after %d bytes", ErrBadRun, name, len(data))
+	case errors.As(err, &se):
+		return fmt.Errorf("%w: %s: byte %d: %v", ErrBadRun, name, se.Offset, se)
+	case errors.As(err, &te):
+		return fmt.Errorf("%w: %s: byte %d: %s: want %s, got %s", ErrBadRun, name, te.Offset, te.Field, te.Type, te.Value)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrBadRun, name, err)
 }
 
 func schemaError(name string, schema int) error {

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// fullRun sets every field of schema 2, so a round trip or a truncation
+// fullRun sets every field of schema 3, so a round trip or a truncation
 // exercises all of them.
 func fullRun(t testing.TB) *Run {
 	t.Helper()
@@ -29,6 +29,15 @@ func fullRun(t testing.TB) *Run {
 				Reproduce: "go test ./scenarios -run x"},
 			{Name: "glare b", Family: "glare", Clock: ClockReal, Verdict: Failed, Failure: "boom", Location: "glare_test.go:12",
 				Reproduce: "go test ./scenarios -run y"},
+			{Name: "agreement c", Family: "agreement", Pair: "go-go", Transport: "loopback", NATs: []string{"none", "none"},
+				Verdict: Passed, Duration: 2, Metrics: map[string]float64{"late_ms": 3},
+				Runs: []LabRun{
+					{Clock: ClockVirtual, Outcome: "ok", Metrics: map[string]float64{"wall_s": 0.1},
+						Ledgers:  []Ledger{{Point: "alice", Direction: "up", Packets: 1, Delivered: 1, SHA256: "cd"}},
+						Timeline: []Event{{At: 0.2, Source: "alice", Kind: "state", Detail: "ice=connected"}}},
+					{Clock: ClockReal, Outcome: "ok", Timeline: []Event{{At: 0.21, Source: "alice", Kind: "state", Detail: "ice=connected"}}},
+				},
+				Reproduce: "go test ./scenarios -run z"},
 		}}
 	tb, err := NewTable("who-needs-turn", "Who needs TURN", "a \\ b", "full-cone", "symmetric")
 	if err != nil {
@@ -62,7 +71,8 @@ func TestRunRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The tags are the format: check a few of the new ones by name.
-	for _, key := range []string{`"schema": 2`, `"command":`, `"junit":`, `"tables":`, `"nats":`, `"at_s": 1.25`, `"transport": "ws"`, `"clock": "virtual"`} {
+	for _, key := range []string{`"schema": 3`, `"command":`, `"junit":`, `"tables":`, `"nats":`, `"at_s": 1.25`, `"transport": "ws"`, `"clock": "virtual"`,
+		`"runs": [`, `"outcome": "ok"`} {
 		if !strings.Contains(string(data), key) {
 			t.Errorf("run.json lacks %s", key)
 		}
@@ -136,10 +146,57 @@ func TestReadSchema1(t *testing.T) {
 		c.Ledgers[0].DroppedBy["gilbert"] != 93 || c.Ledgers[0].SHA256 != "0f1e" {
 		t.Errorf("case fields: %+v", c)
 	}
-	// What schema 2 added is empty.
+	// What schemas 2 and 3 added is empty.
 	if r.Command != "" || r.JUnit != "" || r.Tables != nil || c.Family != "" || c.Pair != "" ||
-		c.Transport != "" || c.NATs != nil || c.Clock != "" || c.Timeline != nil {
-		t.Errorf("schema 2 fields set from a schema 1 file: %+v", r)
+		c.Transport != "" || c.NATs != nil || c.Clock != "" || c.Timeline != nil || c.Runs != nil {
+		t.Errorf("schema 2 or 3 fields set from a schema 1 file: %+v", r)
+	}
+}
+
+// schema2 is a run.json as netlab wrote it before schema 3 (trimmed from
+// reports/out/run.json of that time): an agreement case that kept only
+// its real run.
+const schema2 = `{
+  "schema": 2,
+  "tool": "netlab",
+  "command": "go test ./scenarios -run TestScenarios -args -ginkgo.label-filter=agreement",
+  "environment": {"go_version": "go1.26.8", "os": "linux", "arch": "amd64", "cpus": 2},
+  "seed": 1,
+  "started": "2026-12-04T10:00:00Z",
+  "duration_s": 3.5,
+  "passed": 1,
+  "failed": 0,
+  "skipped": 0,
+  "cases": [
+    {
+      "name": "virtual and real time agree a symmetric pair without TURN fails",
+      "labels": ["agreement", "go-go", "loopback"],
+      "family": "agreement",
+      "pair": "go-go",
+      "transport": "loopback",
+      "nats": ["symmetric", "symmetric"],
+      "clock": "real",
+      "verdict": "passed",
+      "duration_s": 3.2,
+      "metrics": {"wall_s": 2.4},
+      "timeline": [{"at_s": 2.21, "source": "alice", "kind": "state", "detail": "ice=failed"}],
+      "reproduce": "go test ./scenarios -run TestScenarios -count=1 -args -ginkgo.focus='^x$' -netlab.seed=1"
+    }
+  ]
+}
+`
+
+func TestReadSchema2(t *testing.T) {
+	r, err := Read("old.json", strings.NewReader(schema2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.Cases[0]
+	if r.Schema != 2 || c.Clock != ClockReal || c.Family != "agreement" || len(c.Timeline) != 1 || c.Metrics["wall_s"] != 2.4 {
+		t.Errorf("case fields: %+v", c)
+	}
+	if c.Runs != nil {
+		t.Errorf("schema 3 runs from a schema 2 file: %+v", c.Runs)
 	}
 }
 
@@ -147,12 +204,12 @@ func TestReadRejects(t *testing.T) {
 	for _, c := range []struct{ src, want string }{
 		{`{"schema": 1, "cases": [`, "truncated"},
 		{``, "truncated after 0 bytes"},
-		{`{"schema": 1, "bogus": 2}`, `unknown field "bogus"`},
-		{`{"schema": "one"}`, "field schema: want int, got string"},
-		{`{"schema": 99}`, "schema 99, this netlab reads 1-2"},
-		{`{"schema": 0}`, "schema 0, this netlab reads 1-2"},
+		{`{"schema": 1, "bogus": 2}`, `byte 14: bogus: unknown field`},
+		{`{"schema": "one"}`, `byte 11: schema: want an integer, got string "one"`},
+		{`{"schema": 99}`, "schema 99, this netlab reads 1-3"},
+		{`{"schema": 0}`, "schema 0, this netlab reads 1-3"},
 		// A newer file says so even when it has fields this reader lacks.
-		{`{"schema": 3, "flux": {}}`, "schema 3, this netlab reads 1-2"},
+		{`{"schema": 4, "flux": {}}`, "schema 4, this netlab reads 1-3"},
 		{`{"schema": 1,}`, "byte 14"},
 		{`{"schema": 2} {"schema": 2}`, "byte 14: data after the run"},
 		{`{"schema": 2, "cases": [{"name": "x", "verdict": "won"}]}`, `cases[0] "x": verdict "won", want passed, failed or skipped`},
@@ -165,6 +222,9 @@ func TestReadRejects(t *testing.T) {
 		{`{"schema": 2, "tables": [{"name": "t", "columns": ["a", "b"], "rows": [["1", "2"], ["3"]]}]}`, `tables[0]: bad table: table "t": row 1 has 1 cells, want 2 (a, b)`},
 		{`{"schema": 2, "tables": [{"name": "t", "columns": []}]}`, `tables[0]: bad table: table "t": no columns`},
 		{`{"schema": 2, "tables": [{"name": "t", "columns": ["a"]}, {"name": "t", "columns": ["b"]}]}`, `tables[1]: bad table: name "t" already used by tables[0]`},
+		{`{"schema": 3, "cases": [{"name": "x", "verdict": "passed", "runs": [{"clock": ""}]}]}`, `cases[0] "x": runs[0]: clock "", want virtual or real`},
+		{`{"schema": 3, "cases": [{"name": "x", "verdict": "passed", "clock": "real", "runs": [{"clock": "real"}]}]}`, `cases[0] "x": clock "real" beside runs`},
+		{`{"schema": 3, "cases": [{"name": "x", "verdict": "passed", "runs": [{"clock": "real", "timeline": [{"at_s": 1, "kind": "cut"}]}]}]}`, `cases[0] "x": runs[0]: timeline[0]: no source`},
 	} {
 		_, err := Read("run.json", strings.NewReader(c.src))
 		if !errors.Is(err, ErrBadRun) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "run.json: ") {
@@ -240,4 +300,79 @@ func TestWriteFileRefusesNonFinite(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReadSaysWhere: every error of the decoding names the byte offset
+// (bytes before the offending key or value) and the JSON path, with
+// indexes. encoding/json alone said `json: unknown field "colour"` with
+// neither, `parsing time "yesterday"...` naming no field, `field
+// cases.duration_s` with no index, and `field : want reports.Run, got
+// array` for a top-level array; and it took keys in any case and kept the
+// last of repeated keys.
+func TestReadSaysWhere(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{`{"schema": 3, "cases": [{"name": "a", "verdict": "passed"}, {"name": "b", "verdict": "passed", "colour": "red"}]}`,
+			`byte 95: cases[1].colour: unknown field`},
+		{`{"schema": 3, "started": "yesterday"}`,
+			`byte 25: started: want a time (RFC 3339 string), got string "yesterday"`},
+		{`{"schema": 3, "cases": [{"name": "a", "verdict": "passed"}, {"name": "b", "verdict": "passed", "duration_s": "long"}]}`,
+			`byte 109: cases[1].duration_s: want a number, got string "long"`},
+		{`[{"schema": 3}]`, `byte 0: not a JSON object: got an array`},
+		{` "run"`, `byte 1: not a JSON object: got string "run"`},
+		{`null`, `byte 0: not a JSON object: got null`},
+		{`{"SCHEMA": 2, "tool": "netlab"}`, `byte 1: SCHEMA: unknown field; keys are case-sensitive: want "schema"`},
+		{`{"schema": 3, "cases": [{"name": "a", "verdict": "passed", "Verdict": "failed"}]}`,
+			`byte 59: cases[0].Verdict: unknown field; keys are case-sensitive: want "verdict"`},
+		{`{"schema": 3, "tool": "a", "tool": "b"}`, `byte 27: tool: repeated key (first at byte 14)`},
+		{`{"schema": 3, "cases": [{"name": "a", "verdict": "passed", "metrics": {"x": 1, "x": 2}}]}`,
+			`byte 79: cases[0].metrics["x"]: repeated key (first at byte 71)`},
+		{`{"schema": 3, "seed": -1}`, `byte 22: seed: want an integer >= 0, got number -1`},
+		{`{"schema": 3, "passed": 1.5}`, `byte 24: passed: want an integer, got number 1.5`},
+		{`{"schema": 3, "duration_s": 1e400}`, `byte 28: duration_s: want a number, got number 1e400 (out of range)`},
+		{`{"schema": 3, "environment": {"modules": {"m": 1}}}`, `byte 47: environment.modules["m"]: want a string, got number 1`},
+		{`{"schema": 3, "tables": [{"name": "t", "columns": ["a"], "rows": [["1"], [2]]}]}`,
+			`byte 74: tables[0].rows[1][0]: want a string, got number 2`},
+		{`{"schema": 3, "cases": [{"name": "a", "verdict": "passed", "runs": [{"clock": "real", "timeline": [{"at_s": "0"}]}]}]}`,
+			`byte 108: cases[0].runs[0].timeline[0].at_s: want a number, got string "0"`},
+		{`{"schema": 3, "cases": {}}`, `byte 23: cases: want an array, got an object`},
+	} {
+		_, err := Read("run.json", strings.NewReader(c.src))
+		if want := "bad run file: run.json: " + c.want; err == nil || err.Error() != want || !errors.Is(err, ErrBadRun) {
+			t.Errorf("%s:\n got %v\nwant %s", c.src, err, want)
+		}
+	}
+}
+
+// TestStrictCoversRun: strictCheck knows every kind the run's types are
+// made of, and every map has string keys; a new field of another kind
+// would otherwise be checked wrongly.
+func TestStrictCoversRun(t *testing.T) {
+	var walk func(reflect.Type, string)
+	seen := map[reflect.Type]bool{}
+	walk = func(ty reflect.Type, path string) {
+		if seen[ty] || ty == timeType {
+			return
+		}
+		seen[ty] = true
+		switch ty.Kind() {
+		case reflect.Struct:
+			for name, ft := range jsonFields(ty) {
+				walk(ft, path+"."+name)
+			}
+		case reflect.Map:
+			if ty.Key().Kind() != reflect.String {
+				t.Errorf("%s: map keys of kind %v", path, ty.Key().Kind())
+			}
+			walk(ty.Elem(), path+"[k]")
+		case reflect.Slice:
+			walk(ty.Elem(), path+"[i]")
+		case reflect.String, reflect.Bool, reflect.Int, reflect.Int64, reflect.Uint64, reflect.Float64:
+		default:
+			t.Errorf("%s: kind %v that strictCheck does not check", path, ty.Kind())
+		}
+		if ty.Implements(reflect.TypeFor[json.Unmarshaler]()) || reflect.PointerTo(ty).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+			t.Errorf("%s: %v decodes itself; strictCheck checks it by kind", path, ty)
+		}
+	}
+	walk(reflect.TypeFor[Run](), "run")
 }

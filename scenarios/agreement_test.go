@@ -91,8 +91,13 @@ var _ = Describe("virtual and real time agree", Label("agreement", "go-go", "loo
 					stop = timerLateness()
 					DeferCleanup(func() { stop() }) // when the run fails through
 				}
+				// Each run is kept in the case (run.json's runs): the
+				// virtual one first, then the real one.
 				results[i] = runLab(labCase{Family: "agreement", Clock: clock, Timeout: 20 * time.Second}, s.topo,
-					func(ctx context.Context, l *lab.Lab, _ *caseRecord) { verdicts[i] = s.body(ctx, l) })
+					func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
+						verdicts[i] = s.body(ctx, l)
+						rec.Outcome(outcome(verdicts[i]))
+					})
 				if stop != nil {
 					late = stop()
 				}
@@ -143,6 +148,14 @@ var _ = Describe("virtual and real time agree", Label("agreement", "go-go", "loo
 		})
 	}
 })
+
+// outcome is a sample's verdict in a run's record: "ok" or the error.
+func outcome(err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return "ok"
+}
 
 // openChannel opens a channel alice -> bob and sends one message: nil if
 // it got through within 8 s on the lab's clock, an error as soon as

@@ -6,10 +6,12 @@
 // -ginkgo.label-filter: the family (nat, glare, reconnect, heartbeat,
 // reliability, perf, agreement, seed, netem, chrome, mesh), the pair
 // (go-go, go-chrome, chrome-chrome) and the signaling medium (loopback,
-// delayed, ws, sse). Every failure prints the command that reruns exactly
-// that case, seed included.
+// delayed, ws, sse). Every failure prints the command that reruns that
+// case as make run does, with the run's seed and flags (the whole Ordered
+// container for a spec that cannot run alone, saying so).
 //
 // Flags (after -args): -netlab.seed N (default 1), -netlab.out DIR (write
 // run.json and summary.md there), -netlab.realtime (run the virtual-time
-// cases on the wall clock).
+// cases on the wall clock), -netlab.pionlog SCOPES (keep pion's log of each
+// lab case; a failed case prints its end).
 package scenarios

@@ -26,7 +26,7 @@ var realTime = flag.Bool("netlab.realtime", false, "run virtual-time lab cases i
 // labCase describes one case of a scenario family for the run record.
 type labCase struct {
 	Family string
-	Pair   string // go-go (go-chrome, chrome-chrome with issue 5)
+	Pair   string // go-go (the default), go-chrome, chrome-chrome, or mixed (the mesh): reports.Case's pairs
 	// Profile names the impairment of the case (for the record).
 	Profile string
 	// Clock forces a clock; "" picks virtual when the transport allows
@@ -39,7 +39,16 @@ type labCase struct {
 // caseRecord collects what a lab case measured; the body fills it.
 type caseRecord struct {
 	mu      sync.Mutex
-	metrics map[string]float64
+	metrics map[string]float64 // guarded by mu
+	outcome string             // guarded by mu
+}
+
+// Outcome records how the body ended, in the family's words, for a case
+// that runs its lab more than once and compares the runs (agreement).
+func (r *caseRecord) Outcome(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.outcome = s
 }
 
 // Metric records a figure of the case (ms, ratios, counts).
@@ -78,25 +87,7 @@ func runLab(c labCase, topo lab.Topology, body func(ctx context.Context, l *lab.
 	var res labspec.Result
 	cpu0 := processCPU()
 	logOpts, reportLog := pionLogOptions()
-	// A cleanup, not a defer: inside the spec's own node Ginkgo's report
-	// does not say failed yet (it learns at the node's end), so a defer
-	// never saw the failure and never printed this.
-	DeferCleanup(func() {
-		if !CurrentSpecReport().Failed() {
-			return
-		}
-		if len(timeline) > 0 {
-			// The lab's timeline is the first thing to read about a
-			// failed case: printed with the failure, not only in
-			// run.json.
-			var b strings.Builder
-			for _, e := range timeline {
-				b.WriteString(e.String() + "\n")
-			}
-			AddReportEntry("lab timeline", b.String(), ReportEntryVisibilityFailureOrVerbose)
-		}
-		reportLog()
-	})
+	reportLabOnFailure("lab timeline ("+string(clock)+" clock)", func() []lab.Entry { return timeline }, reportLog)
 	defer func() {
 		// Recorded even when the body fails: a failed case's timeline
 		// is the most useful one.
@@ -123,6 +114,31 @@ func runLab(c labCase, topo lab.Topology, body func(ctx context.Context, l *lab.
 	return res
 }
 
+// reportLabOnFailure prints, when the spec has failed, the lab's timeline
+// under title and the case's pion log (reportLog, from pionLogOptions).
+// timeline is read then: the lab fills it as it closes. It is a cleanup,
+// not a defer: inside the spec's own node Ginkgo's report does not say
+// failed yet (it learns at the node's end), so a defer never saw the
+// failure and never printed this.
+func reportLabOnFailure(title string, timeline func() []lab.Entry, reportLog func()) {
+	DeferCleanup(func() {
+		if !CurrentSpecReport().Failed() {
+			return
+		}
+		if tl := timeline(); len(tl) > 0 {
+			// The lab's timeline is the first thing to read about a
+			// failed case: printed with the failure, not only in
+			// run.json.
+			var b strings.Builder
+			for _, e := range tl {
+				b.WriteString(e.String() + "\n")
+			}
+			AddReportEntry(title, b.String(), ReportEntryVisibilityFailureOrVerbose)
+		}
+		reportLog()
+	})
+}
+
 func recordLab(c labCase, topo lab.Topology, clock labspec.Clock, rec *caseRecord, timeline []lab.Entry, ledgers []netem.Ledger) {
 	transport := string(topo.Signaling.Transport)
 	if transport == "" {
@@ -141,11 +157,11 @@ func recordLab(c labCase, topo lab.Topology, clock labspec.Clock, rec *caseRecor
 		pair = "go-go"
 	}
 	rec.mu.Lock()
-	metrics := rec.metrics
+	metrics, outcome := rec.metrics, rec.outcome
 	rec.mu.Unlock()
 	d := &caseData{
 		Family: c.Family, Pair: pair, Transport: transport, NATs: nats,
-		Profile: c.Profile, Clock: string(clock),
+		Profile: c.Profile, Clock: string(clock), Outcome: outcome,
 		Metrics: metrics, Timeline: toEvents(timeline),
 	}
 	for _, lg := range ledgers {

@@ -15,6 +15,8 @@ import (
 // bottleneck: the ledger accounts for every packet, the loss the packets
 // measured is the configured rate (3 sigma), no packet arrives sooner than
 // the propagation delay allows, and the same seed repeats the same history.
+// The netem family's cases have no endpoints: no pair, transport or NATs
+// in their record.
 var _ = Describe("netem presets", Label("netem"), func() {
 	entries := []TableEntry{}
 	for _, name := range netem.PresetNames() {
@@ -26,7 +28,7 @@ var _ = Describe("netem presets", Label("netem"), func() {
 			Expect(ok).To(BeTrue())
 			base := prof.Clone()
 			base.Schedule = nil // the base link alone; schedules have their own spec
-			data := &caseData{Profile: name, Metrics: map[string]float64{}}
+			data := &caseData{Family: "netem", Profile: name, Metrics: map[string]float64{}}
 			for _, dir := range netem.Directions {
 				link := base.Effective(dir, -1)
 				size := 1000
@@ -88,7 +90,7 @@ var _ = Describe("netem presets", Label("netem"), func() {
 		// 1600 packets in the phase at 20%, 2400 outside at 0.2%.
 		want := 1600*0.2 + 2400*0.002
 		Expect(rep.Dropped).To(beWithinSigma(want, math.Sqrt(1600*0.2*0.8+2400*0.002*0.998)), "call-drop: dropped %d of 4000", rep.Dropped)
-		record(&caseData{Profile: "call-drop", Metrics: map[string]float64{"dropped": float64(rep.Dropped)},
+		record(&caseData{Family: "netem", Profile: "call-drop", Metrics: map[string]float64{"dropped": float64(rep.Dropped)},
 			Ledgers: []reports.Ledger{{Point: "impair", Direction: "up", Packets: rep.Sent, Delivered: rep.Delivered, Dropped: rep.Dropped, SHA256: rep.LedgerSHA256}}})
 	})
 })

@@ -97,7 +97,7 @@ var _ = Describe("netem proxies on loopback", Label("netem"), func() {
 		Expect(minDelay).To(BeNumerically(">=", 20*time.Millisecond), "nothing beats the 20 ms delay")
 		q := 0.05
 		Expect(up().Dropped).To(beWithinSigma(n*q, math.Sqrt(n*q*(1-q))), "wifi-lossy up: dropped %d of %.0f", up().Dropped, n)
-		record(&caseData{Profile: "wifi-lossy", Ledgers: ledgers(sh), Metrics: map[string]float64{
+		record(&caseData{Family: "netem", Profile: "wifi-lossy", Ledgers: ledgers(sh), Metrics: map[string]float64{
 			"received": float64(got), "min_delay_ms": float64(minDelay.Microseconds()) / 1000}})
 	})
 
@@ -133,7 +133,7 @@ var _ = Describe("netem proxies on loopback", Label("netem"), func() {
 		Expect(conn.SetReadDeadline(time.Now().Add(5 * time.Second))).To(Succeed())
 		_, err = conn.Read(buf)
 		Expect(errors.Is(err, syscall.ECONNRESET)).To(BeTrue(), "want a reset, got %v", err)
-		record(&caseData{Profile: "signaling", Ledgers: ledgers(sh)})
+		record(&caseData{Family: "netem", Profile: "signaling", Ledgers: ledgers(sh)})
 	})
 })
 

@@ -106,6 +106,7 @@ func runPerfChromeMatrix() map[string]*perfRun {
 			}
 		}
 	}
+	keepPionLogs(runs)
 	for _, r := range ideal {
 		r.run(func() {}, lab.WithBrowser(b))
 	}

@@ -126,6 +126,18 @@ type perfRun struct {
 	logs, diag map[string]string
 	pageErrs   []error
 	err        error // the first failure, if any
+	// The case's pion log (-netlab.pionlog), as runLab keeps one: the
+	// lab's option, and what reports it when the case's It fails.
+	logOpts   []lab.Option
+	reportLog func()
+}
+
+// keepPionLogs gives each case a pion log of its own, in the spec's
+// goroutine (the option is parsed there, and fails the spec when bad).
+func keepPionLogs(runs map[string]*perfRun) {
+	for _, r := range runs {
+		r.logOpts, r.reportLog = pionLogOptions()
+	}
 }
 
 // perfFailure carries a Gomega failure out of a case's goroutine.
@@ -155,6 +167,7 @@ func runPerfMatrix() map[string]*perfRun {
 			}
 		}
 	}
+	keepPionLogs(runs)
 	setUp := make(chan struct{}, len(delayed))
 	var wg sync.WaitGroup
 	for _, r := range delayed {
@@ -201,7 +214,7 @@ func (r *perfRun) run(setUp func(), opts ...lab.Option) {
 		}
 		r.rec.Metric("wall_s", time.Since(wallStart).Seconds())
 	}()
-	l, err := lab.New(r.topo, opts...) // lab.New serializes its builds (vnet's MAC counter)
+	l, err := lab.New(r.topo, append(opts, r.logOpts...)...) // lab.New serializes its builds (vnet's MAC counter)
 	g.Expect(err).NotTo(HaveOccurred(), "building the lab")
 	ctx, cancel := context.WithTimeout(context.Background(), perfTimeout)
 	defer cancel()
@@ -319,6 +332,12 @@ func perfMeasure(ctx context.Context, g gtypes.Gomega, l *lab.Lab, setUp func())
 func checkPerfRun(r *perfRun, index int) {
 	GinkgoHelper()
 	Expect(r).NotTo(BeNil(), "the case did not run")
+	reportLog := r.reportLog
+	if reportLog == nil {
+		reportLog = func() {}
+	}
+	// As runLab: a failed case prints its lab's timeline and pion log.
+	reportLabOnFailure("lab timeline (real clock)", func() []lab.Entry { return r.timeline }, reportLog)
 	f := r.fig
 	r.rec.Metric("setup_ms", perfMS(f.setup))
 	r.rec.Metric("signaling_ping_ms", perfMS(f.sigPing))

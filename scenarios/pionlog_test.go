@@ -80,8 +80,7 @@ func pionLogOptions() ([]lab.Option, func()) {
 	}
 	return []lab.Option{lab.WithLoggerFactory(f)}, func() {
 		text := l.String()
-		lines := strings.SplitAfter(text, "\n")
-		tail := strings.Join(lines[max(0, len(lines)-300):], "")
+		tail, n := lastLines(text, pionLogTail)
 		where := "(no -netlab.out: not written)"
 		if *outDir != "" {
 			sum := sha256.Sum256([]byte(CurrentSpecReport().FullText()))
@@ -94,9 +93,24 @@ func pionLogOptions() ([]lab.Option, func()) {
 				where = path
 			}
 		}
-		AddReportEntry("pion log", fmt.Sprintf("all of it: %s\nits last %d lines:\n%s", where, min(300, len(lines)), tail),
+		AddReportEntry("pion log", fmt.Sprintf("all of it: %s\nits last %d lines:\n%s", where, n, tail),
 			ReportEntryVisibilityFailureOrVerbose)
 	}
+}
+
+// pionLogTail is how many lines of a failed case's pion log the output
+// shows.
+const pionLogTail = 300
+
+// lastLines is the last n lines of text and how many that is. A final
+// newline ends the last line; it does not start another.
+func lastLines(text string, n int) (string, int) {
+	lines := strings.SplitAfter(text, "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	lines = lines[max(0, len(lines)-n):]
+	return strings.Join(lines, ""), len(lines)
 }
 
 // parsePionLog reads -netlab.pionlog: scope[:debug|:trace], comma-separated.

@@ -18,24 +18,9 @@ import (
 // The suite is run in dry-run mode (no spec body runs) to list the specs.
 func TestReproduceSelectsExactlyItsSpec(t *testing.T) {
 	dir := t.TempDir()
-	report := filepath.Join(dir, "specs.json")
-	dryRun(t, dir, "-ginkgo.json-report="+report)
-
-	b, err := os.ReadFile(report)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var suites []types.Report
-	if err := json.Unmarshal(b, &suites); err != nil {
-		t.Fatalf("%s: %v", report, err)
-	}
 	var texts []string
-	for _, s := range suites {
-		for _, sr := range s.SpecReports {
-			if sr.LeafNodeType == types.NodeTypeIt {
-				texts = append(texts, sr.FullText())
-			}
-		}
+	for _, sr := range dryRunSpecs(t, dir) {
+		texts = append(texts, sr.FullText())
 	}
 	if len(texts) < 100 {
 		t.Fatalf("the dry run listed %d specs; the suite has hundreds", len(texts))
@@ -76,6 +61,30 @@ func TestReproduceSelectsExactlyItsSpec(t *testing.T) {
 			t.Errorf("-ginkgo.focus=%s: want exactly 1 spec to run; the suite said:\n%s", focus, out)
 		}
 	}
+}
+
+// dryRunSpecs lists the suite's specs (It nodes), from a dry run.
+func dryRunSpecs(t *testing.T, dir string) []types.SpecReport {
+	t.Helper()
+	report := filepath.Join(dir, "specs.json")
+	dryRun(t, dir, "-ginkgo.json-report="+report)
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var suites []types.Report
+	if err := json.Unmarshal(b, &suites); err != nil {
+		t.Fatalf("%s: %v", report, err)
+	}
+	var specs []types.SpecReport
+	for _, s := range suites {
+		for _, sr := range s.SpecReports {
+			if sr.LeafNodeType == types.NodeTypeIt {
+				specs = append(specs, sr)
+			}
+		}
+	}
+	return specs
 }
 
 // dryRun runs this test binary's suite without running any spec body.

@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -75,10 +74,13 @@ func TestScenarios(t *testing.T) {
 
 // caseData is what a spec records for the run report (through a Ginkgo
 // report entry, so that the aggregation happens once, after the suite).
+// A spec that runs its lab more than once (agreement) records once per
+// run: the report keeps each run (reports.LabRun).
 type caseData struct {
 	Family, Pair, Transport, Clock string
 	NATs                           []string
 	Profile                        string
+	Outcome                        string // how the run's body ended, when the family says (agreement)
 	Metrics                        map[string]float64
 	Ledgers                        []reports.Ledger
 	Timeline                       []reports.Event
@@ -90,20 +92,81 @@ const caseEntry = "netlab-case"
 // finite number (a ratio over nothing, say) has no JSON form, and would
 // make run.json unwritable for the whole suite: it is left out, and the
 // spec fails naming it, unless it has failed already (the first failure
-// is the one to read). That is decided in a cleanup: record runs in
-// defers too, where a Fail would replace a panic on its way out, and
-// where Ginkgo's report does not say failed yet.
+// is the one to read). So does a record whose family is not the spec's
+// family label, whose pair is not one that run.json documents, or whose
+// cell of the matrix differs from an earlier record of the same spec.
+// That is decided in a cleanup: record runs in defers too, where a Fail
+// would replace a panic on its way out, and where Ginkgo's report does
+// not say failed yet.
 func record(d *caseData) {
 	var bad []string
 	d.Metrics, bad = finiteMetrics(d.Metrics)
+	spec := CurrentSpecReport()
+	problems := recordProblems(d, spec.Labels(), caseRecords(spec.ReportEntries))
 	AddReportEntry(caseEntry, d, ReportEntryVisibilityNever)
 	if len(bad) > 0 {
+		problems = append(problems, "metrics that are not finite numbers, left out of run.json: "+strings.Join(bad, ", "))
+	}
+	if len(problems) > 0 {
 		DeferCleanup(func() {
 			if !CurrentSpecReport().Failed() {
-				Fail("metrics that are not finite numbers, left out of run.json: " + strings.Join(bad, ", "))
+				Fail(strings.Join(problems, "; "))
 			}
 		})
 	}
+}
+
+// recordProblems says what is wrong with a spec's record d, given the
+// spec's labels and its earlier records.
+func recordProblems(d *caseData, labels []string, earlier []*caseData) []string {
+	var out []string
+	if f := familyOf(labels); f != "" && d.Family != f {
+		out = append(out, fmt.Sprintf("recorded family %q, the spec's family label is %q", d.Family, f))
+	}
+	if !slices.Contains(pairs, d.Pair) {
+		out = append(out, fmt.Sprintf("recorded pair %q, want one of %q", d.Pair, pairs))
+	}
+	for _, e := range earlier {
+		if e.Family != d.Family || e.Pair != d.Pair || e.Transport != d.Transport || e.Profile != d.Profile || !slices.Equal(e.NATs, d.NATs) {
+			out = append(out, fmt.Sprintf("a second lab run in another cell of the matrix (%s %s %s %v %q, then %s %s %s %v %q): a case's runs share one",
+				e.Family, e.Pair, e.Transport, e.NATs, e.Profile, d.Family, d.Pair, d.Transport, d.NATs, d.Profile))
+			break
+		}
+	}
+	return out
+}
+
+// caseRecords are the records among a spec's report entries, in order.
+func caseRecords(entries []types.ReportEntry) []*caseData {
+	var out []*caseData
+	for _, e := range entries {
+		if d, ok := e.GetRawValue().(*caseData); ok && e.Name == caseEntry {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// fillCase puts a spec's records into its case: one record fills the
+// case's cell, clock, metrics, ledgers and timeline; more (a spec that ran
+// its lab more than once) fill the cell, and one reports.LabRun each. A
+// spec without a record (skipped, or failed before its lab ran) gets the
+// family its labels name.
+func fillCase(c *reports.Case, ds []*caseData) {
+	switch len(ds) {
+	case 0:
+		c.Family = familyOf(c.Labels)
+		return
+	case 1:
+		d := ds[0]
+		c.Clock, c.Metrics, c.Ledgers, c.Timeline = d.Clock, d.Metrics, d.Ledgers, d.Timeline
+	default:
+		for _, d := range ds {
+			c.Runs = append(c.Runs, reports.LabRun{Clock: d.Clock, Outcome: d.Outcome, Metrics: d.Metrics, Ledgers: d.Ledgers, Timeline: d.Timeline})
+		}
+	}
+	d := ds[0]
+	c.Family, c.Pair, c.Transport, c.NATs, c.Profile = d.Family, d.Pair, d.Transport, d.NATs, d.Profile
 }
 
 // finiteMetrics is m without its NaN and infinite values (a copy when there
@@ -176,28 +239,6 @@ func TestCheckTableRow(t *testing.T) {
 	}
 }
 
-// suiteDescription is the suite's name in RunSpecs. Ginkgo matches a
-// -ginkgo.focus regexp against it, a space, and the spec's full text.
-const suiteDescription = "netlab scenarios"
-
-// reproduce is the command that reruns exactly this spec with this seed.
-func reproduce(r SpecReport) string {
-	return fmt.Sprintf("go test ./scenarios -run TestScenarios -count=1 -args -ginkgo.focus=%s -netlab.seed=%d",
-		shellQuote(reproduceFocus(r.FullText())), *seed)
-}
-
-// reproduceFocus is the -ginkgo.focus that selects exactly the spec with
-// this full text. The anchors must cover the suite's description, which
-// Ginkgo puts in front of the text it matches.
-func reproduceFocus(fullText string) string {
-	return "^" + regexp.QuoteMeta(suiteDescription+" "+fullText) + "$"
-}
-
-// shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 var _ = ReportAfterEach(func(r SpecReport) {
 	if r.Failed() {
 		fmt.Fprintf(GinkgoWriter, "\nseed %d; rerun this case with:\n  %s\n", *seed, reproduce(r))
@@ -238,12 +279,7 @@ var _ = ReportAfterSuite("netlab run report", func(rep Report) {
 			c.Verdict = reports.Passed
 			run.Passed++
 		}
-		for _, e := range s.ReportEntries {
-			if d, ok := e.GetRawValue().(*caseData); ok && e.Name == caseEntry {
-				c.Profile, c.Metrics, c.Ledgers = d.Profile, d.Metrics, d.Ledgers
-				c.Family, c.Pair, c.Transport, c.Clock, c.NATs, c.Timeline = d.Family, d.Pair, d.Transport, d.Clock, d.NATs, d.Timeline
-			}
-		}
+		fillCase(&c, caseRecords(s.ReportEntries))
 		run.Cases = append(run.Cases, c)
 	}
 	tbs, err := runTables()
@@ -261,10 +297,11 @@ var _ = ReportAfterSuite("netlab run report", func(rep Report) {
 			fmt.Fprintf(GinkgoWriter, "\n%s\n", b.String())
 		}
 	}
-	run.Command = "go test ./scenarios -run TestScenarios -args " + strings.Join(os.Args[1:], " ")
-	if junitFlagSet() {
-		run.JUnit = "junit.xml"
-	}
+	run.Command = runCommand(os.Args[1:], raceEnabled, os.Getenv("NETLAB_NETNS") != "")
+	_, rc := GinkgoConfiguration()
+	cwd, err := os.Getwd()
+	Expect(err).NotTo(HaveOccurred())
+	run.JUnit = junitRecord(rc.JUnitReport, *outDir, cwd)
 	path := filepath.Join(*outDir, "run.json")
 	Expect(run.WriteFile(path)).To(Succeed())
 	var md strings.Builder
@@ -272,12 +309,6 @@ var _ = ReportAfterSuite("netlab run report", func(rep Report) {
 	Expect(os.WriteFile(filepath.Join(*outDir, "summary.md"), []byte(md.String()), 0o644)).To(Succeed())
 	fmt.Fprintf(GinkgoWriter, "run report: %s (%d passed, %d failed, %d skipped)\n", path, run.Passed, run.Failed, run.Skipped)
 })
-
-// junitFlagSet reports whether -ginkgo.junit-report was given.
-func junitFlagSet() bool {
-	f := flag.Lookup("ginkgo.junit-report")
-	return f != nil && f.Value.String() != ""
-}
 
 // modules reads the versions of the stack from go.mod (a test binary's
 // build info carries no dependencies). go test runs the suite in its

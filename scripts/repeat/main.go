@@ -105,9 +105,9 @@ func compare(paths []string) (summary, error) {
 			}
 			s.n++
 			s.verdicts[c.Verdict]++
-			var hs []string
-			for _, l := range c.Ledgers {
-				hs = append(hs, l.Point+"/"+l.Direction+"="+l.SHA256)
+			hs := ledgerKeys("", c.Ledgers)
+			for j, lr := range c.Runs { // a case that ran its lab more than once (schema 3)
+				hs = append(hs, ledgerKeys(fmt.Sprintf("runs[%d]:", j), lr.Ledgers)...)
 			}
 			slices.Sort(hs)
 			s.hasLedg = s.hasLedg || len(hs) > 0
@@ -135,4 +135,13 @@ func compare(paths []string) (summary, error) {
 		}
 	}
 	return sum, nil
+}
+
+// ledgerKeys are a lab run's ledger hashes as prefix+point/direction=hash.
+func ledgerKeys(prefix string, ls []reports.Ledger) []string {
+	var hs []string
+	for _, l := range ls {
+		hs = append(hs, prefix+l.Point+"/"+l.Direction+"="+l.SHA256)
+	}
+	return hs
 }

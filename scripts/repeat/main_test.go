@@ -27,6 +27,21 @@ func runOf(seed uint64, h string, verdicts ...reports.Verdict) *reports.Run {
 	return r
 }
 
+// withRuns moves case a's ledgers into lab runs (schema 3: a case that ran
+// its lab more than once), one per hash.
+func withRuns(r *reports.Run, hashes ...string) *reports.Run {
+	c := &r.Cases[0]
+	c.Ledgers = nil
+	for i, h := range hashes {
+		clock := reports.ClockVirtual
+		if i > 0 {
+			clock = reports.ClockReal
+		}
+		c.Runs = append(c.Runs, reports.LabRun{Clock: clock, Ledgers: []reports.Ledger{{Point: "alice", Direction: "up", SHA256: h}}})
+	}
+	return r
+}
+
 func write(t *testing.T, runs ...*reports.Run) []string {
 	t.Helper()
 	var paths []string
@@ -54,6 +69,8 @@ func TestRepeat(t *testing.T) {
 			[]string{"verdict identical in every run for 2; ledger hashes identical in every run for 0 of 1"}},
 		{"verdict differs", []*reports.Run{runOf(1, "x", P, P), runOf(1, "x", P, F)}, 1,
 			[]string{"verdicts differ map[failed:1 passed:1]: b", "verdict identical in every run for 1;"}},
+		{"a second lab run differs", []*reports.Run{withRuns(runOf(1, "x", P), "v", "r1"), withRuns(runOf(1, "x", P), "v", "r2")}, 0,
+			[]string{"ledger hashes identical in every run for 0 of 1 cases with ledgers"}},
 		{"missing case", []*reports.Run{runOf(1, "x", P, P), runOf(1, "x", P)}, 1,
 			[]string{"in 1 of 2 runs: b", "; 1 cases missing from some runs"}},
 	} {
