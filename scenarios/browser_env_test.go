@@ -21,6 +21,11 @@ var (
 	browserMu  sync.Mutex
 	browserErr error
 	suiteBr    *browsers.Browser // guarded by browserMu
+	// retired are the browsers that died mid-run and were replaced: their
+	// Close errors, and their dirs, which the suite checks for leftover
+	// processes at its end. Guarded by browserMu.
+	retiredDirs []string
+	retiredErrs []error
 )
 
 // browserLaunchTimeout bounds Chromium's start (0.3-0.45 s measured).
@@ -36,7 +41,10 @@ func suiteBrowser() (*browsers.Browser, error) {
 		// Killed or crashed mid-run: clean up what is left of it (its
 		// processes, its dir) and start another, so that the next case
 		// runs.
-		_ = suiteBr.Close()
+		retiredDirs = append(retiredDirs, suiteBr.UserDataDir())
+		if err := suiteBr.Close(); err != nil {
+			retiredErrs = append(retiredErrs, err)
+		}
 		suiteBr = nil
 	}
 	if suiteBr != nil || browserErr != nil {

@@ -49,18 +49,22 @@ func TestScenarios(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, suiteDescription)
 	// No browser process may outlive the suite.
+	// That includes the browsers that died mid-run and were replaced.
 	browserMu.Lock()
-	dir := ""
+	dirs := slices.Clone(retiredDirs)
 	if suiteBr != nil {
-		dir = suiteBr.UserDataDir()
+		dirs = append(dirs, suiteBr.UserDataDir())
+	}
+	for _, err := range retiredErrs {
+		t.Errorf("closing a suite browser that died mid-run: %v", err)
 	}
 	browserMu.Unlock()
 	if err := closeSuiteBrowser(); err != nil {
 		t.Errorf("closing the suite's browser: %v", err)
 	}
-	if dir != "" {
+	for _, dir := range dirs {
 		if pids, err := browsers.Leftovers(dir); err != nil || len(pids) > 0 {
-			t.Errorf("browser processes left after the suite: %v (%v)", pids, err)
+			t.Errorf("browser processes left after the suite (dir %s): %v (%v)", dir, pids, err)
 		}
 	}
 	// As PID 1 (a container's init, or make test's namespace) the
