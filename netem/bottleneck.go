@@ -10,8 +10,12 @@ import (
 // the previous one, so the queue is the list of packets whose transmission
 // has not started yet. Times are offsets from the shaper's epoch.
 //
-// It outlives phases: a phase that changes the rate changes how fast the
-// backlog drains, not the backlog.
+// It outlives phases, and so does its backlog. A packet's departure is
+// fixed when it is admitted, at the rate (and against the queue limit) in
+// force then: a phase that changes the rate applies to the packets that
+// arrive during it, not to the backlog, which drains at the rates it was
+// admitted at (a backlog built on a fast link before a slow phase leaves
+// fast; one built in a slow phase still leaves slowly after it).
 type bottleneck struct {
 	busyUntil time.Duration // the link is transmitting until then
 	waiting   []queued      // FIFO of packets not yet transmitting
@@ -51,8 +55,19 @@ func (b *bottleneck) admit(now time.Duration, size int, r *rateParams) (depart t
 		return 0, DropAQM
 	}
 	tx := time.Duration(math.Ceil(float64(size+r.overhead) * 8 * 1e9 / r.bps))
-	b.busyUntil = start + tx
+	b.busyUntil = addSat(start, tx)
 	return b.busyUntil, DropNone
+}
+
+// addSat is a + b for non-negative b, saturated at the largest Duration:
+// a link at 1 bit/s with a deep queue of large packets is backlogged for
+// more than a Duration can count, and wrapping around would deliver its
+// packets before they were sent.
+func addSat(a, b time.Duration) time.Duration {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // codel is RFC 8289's state machine, run at each packet's dequeue time
@@ -68,7 +83,7 @@ type codel struct {
 }
 
 func (c *codel) controlLaw(t time.Duration, interval time.Duration) time.Duration {
-	return t + time.Duration(float64(interval)/math.Sqrt(float64(c.count)))
+	return addSat(t, time.Duration(float64(interval)/math.Sqrt(float64(c.count))))
 }
 
 // drop runs dodequeue and the dropping logic of RFC 8289 section 5 for the
@@ -79,7 +94,7 @@ func (c *codel) drop(now, sojourn time.Duration, r *rateParams) bool {
 	case sojourn < r.target:
 		c.aboveSet = false
 	case !c.aboveSet:
-		c.firstAbove, c.aboveSet = now+r.interval, true
+		c.firstAbove, c.aboveSet = addSat(now, r.interval), true
 	case now >= c.firstAbove:
 		okToDrop = true
 	}

@@ -26,6 +26,11 @@ func (d *decoder) mapping(n *node, path string, fields map[string]fieldFn) {
 	}
 	for i, k := range n.keys {
 		fp := joinField(path, k.scalar)
+		if k.firstLine > 0 {
+			// The first value is kept and checked; this one is not.
+			d.note(k.line, k.col, fp, fmt.Sprintf("set twice (first on line %d)", k.firstLine))
+			continue
+		}
 		fn, ok := fields[k.scalar]
 		if !ok {
 			msg := "unknown field (want one of: " + strings.Join(sortedKeys(fields), ", ") + ")"
@@ -239,25 +244,32 @@ func (d *decoder) loss(n *node, path string) *Loss {
 		return nil
 	}
 	l := &Loss{}
+	hasModel, hasRate := false, false
 	d.mapping(n, path, map[string]fieldFn{
 		"model": func(v *node, p string) {
+			hasModel = true
 			var s string
 			d.str(v, p, &s)
 			l.Model = LossModel(s)
 		},
-		"rate": func(v *node, p string) { d.percentPtr(v, p, &l.Rate) },
-		"p":    func(v *node, p string) { d.percentPtr(v, p, &l.P) },
-		"r":    func(v *node, p string) { d.percentPtr(v, p, &l.R) },
-		"1-h":  func(v *node, p string) { d.percentPtr(v, p, &l.OneMinusH) },
-		"1-k":  func(v *node, p string) { d.percentPtr(v, p, &l.OneMinusK) },
-		"p13":  func(v *node, p string) { d.percentPtr(v, p, &l.P13) },
-		"p31":  func(v *node, p string) { d.percentPtr(v, p, &l.P31) },
-		"p32":  func(v *node, p string) { d.percentPtr(v, p, &l.P32) },
-		"p23":  func(v *node, p string) { d.percentPtr(v, p, &l.P23) },
-		"p14":  func(v *node, p string) { d.percentPtr(v, p, &l.P14) },
+		"rate": func(v *node, p string) {
+			hasRate = true
+			d.percentPtr(v, p, &l.Rate)
+		},
+		"p":   func(v *node, p string) { d.percentPtr(v, p, &l.P) },
+		"r":   func(v *node, p string) { d.percentPtr(v, p, &l.R) },
+		"1-h": func(v *node, p string) { d.percentPtr(v, p, &l.OneMinusH) },
+		"1-k": func(v *node, p string) { d.percentPtr(v, p, &l.OneMinusK) },
+		"p13": func(v *node, p string) { d.percentPtr(v, p, &l.P13) },
+		"p31": func(v *node, p string) { d.percentPtr(v, p, &l.P31) },
+		"p32": func(v *node, p string) { d.percentPtr(v, p, &l.P32) },
+		"p23": func(v *node, p string) { d.percentPtr(v, p, &l.P23) },
+		"p14": func(v *node, p string) { d.percentPtr(v, p, &l.P14) },
 	})
-	if l.Model == "" && l.Rate != nil {
-		l.Model = Bernoulli // loss: {rate: 1%} needs no model
+	// loss: {rate: 1%} needs no model. The keys decide, not their values:
+	// a rate that did not parse is one problem, not also a missing model.
+	if !hasModel && hasRate {
+		l.Model = Bernoulli
 	}
 	return l
 }

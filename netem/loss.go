@@ -4,7 +4,8 @@ import "math/rand/v2"
 
 // lossModel decides, packet by packet, whether the loss model drops it. A
 // model may keep state (the Markov chains do); one instance serves one
-// direction of one phase.
+// direction of the base link and of every phase that does not set loss,
+// and each phase that does has its own (see SetProfile).
 type lossModel interface {
 	lost(r *rand.Rand) bool
 }

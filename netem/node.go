@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -20,6 +21,10 @@ type node struct {
 	line, col int
 	keys      []*node // mapping keys (scalars), in document order
 	vals      []*node // mapping values, or sequence items
+	// firstLine is set on a mapping key that repeats an earlier one: the
+	// line of the first. The decoder reports it with the field's path and
+	// goes on, so that one run reports every problem.
+	firstLine int
 }
 
 type nodeKind uint8
@@ -61,11 +66,14 @@ func yamlToNode(data []byte) (*node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, errEmptyProfile
 		}
-		return nil, yamlPosError(err)
+		return nil, yamlSyntaxError(data, err)
 	}
 	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
+	switch err := dec.Decode(&extra); {
+	case err == nil:
 		return nil, &posError{line: extra.Line, col: extra.Column, msg: "want one YAML document, found a second"}
+	case !errors.Is(err, io.EOF): // a second document that does not even parse
+		return nil, yamlSyntaxError(data, err)
 	}
 	if doc.Kind == yaml.DocumentNode {
 		if len(doc.Content) == 0 {
@@ -111,15 +119,19 @@ func convertYAML(y *yaml.Node, depth int) (*node, error) {
 			if k.Kind != yaml.ScalarNode || k.Value == "<<" {
 				return nil, &posError{line: k.Line, col: k.Column, msg: "want a plain key; merge keys and complex keys are not supported"}
 			}
+			key := &node{kind: scalarNode, scalar: k.Value, line: k.Line, col: k.Column}
 			if prev, dup := seen[k.Value]; dup {
-				return nil, &posError{line: k.Line, col: k.Column, msg: fmt.Sprintf("%q is set twice (first on line %d)", k.Value, prev)}
+				key.firstLine = prev
+				n.keys = append(n.keys, key)
+				n.vals = append(n.vals, &node{kind: nullNode, line: v.Line, col: v.Column})
+				continue
 			}
 			seen[k.Value] = k.Line
 			val, err := convertYAML(v, depth+1)
 			if err != nil {
 				return nil, err
 			}
-			n.keys = append(n.keys, &node{kind: scalarNode, scalar: k.Value, line: k.Line, col: k.Column})
+			n.keys = append(n.keys, key)
 			n.vals = append(n.vals, val)
 		}
 		return n, nil
@@ -127,8 +139,76 @@ func convertYAML(y *yaml.Node, depth int) (*node, error) {
 	return nil, &posError{line: y.Line, col: y.Column, msg: "unexpected YAML node"}
 }
 
-// yamlPosError turns "yaml: line 3: ..." into a positioned error.
-func yamlPosError(err error) error {
+// yamlSyntaxError places a yaml.v3 syntax error. Its message gives a line
+// only, and often not the problem's: yaml.v3 names the line where the
+// enclosing construct starts (the "[" of a list never closed, the value
+// before a stray tab, the start of a mapping with a key out of line),
+// unless that is the first line, and it counts from 0 for parser errors,
+// from 1 for scanner errors. Its marks are unexported. So the problem is
+// found by parsing prefixes of the document: it is the last character of
+// the shortest prefix, from the construct's line on, that fails exactly as
+// the whole document does (same problem, same construct). The search
+// gallops from that line, then halves: about 2 log2(distance) parses, on
+// the error path only.
+func yamlSyntaxError(data []byte, err error) *posError {
+	msg := "YAML syntax: " + yamlProblem(err)
+	want := yamlShiftedError(data)
+	if want == "" { // cannot happen: a blank first line changes nothing
+		return &posError{msg: msg}
+	}
+	fails := func(n int) bool {
+		for n < len(data) && !utf8.RuneStart(data[n]) {
+			n++ // a prefix ends between characters, or it fails as bad UTF-8
+		}
+		return yamlShiftedError(data[:n]) == want
+	}
+	// The construct is on the named line (parser errors, shifted by the
+	// blank line) or the one before (scanner errors): start before both.
+	lo, hi := 0, len(data) // data[:lo] does not fail so, data[:hi] does
+	var named int
+	if _, scanErr := fmt.Sscanf(strings.TrimPrefix(want, "yaml: "), "line %d:", &named); scanErr == nil {
+		lo = lineStart(data, named-1)
+	}
+	for step := 1; lo+step < hi; step *= 2 {
+		if fails(lo + step) {
+			hi = lo + step
+			break
+		}
+		lo += step
+	}
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	end := hi - 1 // the problem's first byte
+	for end > 0 && !utf8.RuneStart(data[end]) {
+		end--
+	}
+	line := 1 + bytes.Count(data[:end], []byte("\n"))
+	col := 1 + utf8.RuneCount(data[bytes.LastIndexByte(data[:end], '\n')+1:end])
+	return &posError{line: line, col: col, msg: msg}
+}
+
+// lineStart returns the offset of 1-based line n (0 for n < 2; len(data)
+// past the end).
+func lineStart(data []byte, n int) int {
+	off := 0
+	for ; n > 1; n-- {
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 {
+			return len(data)
+		}
+		off += i + 1
+	}
+	return off
+}
+
+// yamlProblem is yaml.v3's message without its prefix and line.
+func yamlProblem(err error) string {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	var line int
 	if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr == nil {
@@ -136,32 +216,79 @@ func yamlPosError(err error) error {
 			msg = strings.TrimSpace(msg[i+1:])
 		}
 	}
-	return &posError{line: line, msg: "YAML syntax: " + msg}
+	return msg
+}
+
+// yamlShiftedError parses every document in data after a blank line and
+// returns the error's text, or "" when there is none. The blank line puts
+// every construct past yaml.v3's first line, so that the line in its
+// message is always the construct's, the same for every prefix that
+// fails in it.
+func yamlShiftedError(data []byte) string {
+	const bom = "\xef\xbb\xbf" // stays first, where it means a BOM
+	shifted := make([]byte, 0, len(data)+1)
+	if bytes.HasPrefix(data, []byte(bom)) {
+		shifted = append(shifted, bom...)
+		data = data[len(bom):]
+	}
+	shifted = append(append(shifted, '\n'), data...)
+	dec := yaml.NewDecoder(bytes.NewReader(shifted))
+	for {
+		var n yaml.Node
+		if err := dec.Decode(&n); err != nil {
+			if errors.Is(err, io.EOF) {
+				return ""
+			}
+			return err.Error()
+		}
+	}
 }
 
 // jsonToNode parses strict JSON, keeping positions: encoding/json's
 // Decoder reports offsets, which a line index turns into line and column.
 func jsonToNode(data []byte) (*node, error) {
-	lines := newLineIndex(data)
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	n, err := readJSON(dec, lines, 0)
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errEmptyProfile
+	}
+	r := &jsonReader{data: data, lines: newLineIndex(data), dec: json.NewDecoder(bytes.NewReader(data))}
+	r.dec.UseNumber()
+	n, err := r.value(0)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		l, c := lines.pos(dec.InputOffset())
+	off := r.next()
+	if _, err := r.dec.Token(); !errors.Is(err, io.EOF) {
+		l, c := r.lines.pos(off)
 		return nil, &posError{line: l, col: c, msg: "JSON syntax: unexpected data after the top-level value"}
 	}
 	return n, nil
 }
 
-func readJSON(dec *json.Decoder, lines lineIndex, depth int) (*node, error) {
-	tok, err := dec.Token()
-	l, c := lines.pos(dec.InputOffset())
-	if err != nil {
-		return nil, jsonPosError(err, lines, dec.InputOffset())
+// jsonReader walks a JSON document token by token.
+type jsonReader struct {
+	data  []byte
+	lines lineIndex
+	dec   *json.Decoder
+}
+
+// next returns the offset where the next token starts. The Decoder's
+// InputOffset is where the previous one ended: before the white space and
+// the ':' or ',' that Token consumes on its way.
+func (r *jsonReader) next() int64 {
+	off := r.dec.InputOffset()
+	for off < int64(len(r.data)) && strings.IndexByte(" \t\r\n:,", r.data[off]) >= 0 {
+		off++
 	}
+	return off
+}
+
+func (r *jsonReader) value(depth int) (*node, error) {
+	off := r.next()
+	tok, err := r.dec.Token()
+	if err != nil {
+		return nil, jsonPosError(err, r.lines, r.dec.InputOffset())
+	}
+	l, c := r.lines.pos(off)
 	if depth > maxDepth {
 		return nil, &posError{line: l, col: c, msg: "nested too deeply"}
 	}
@@ -180,36 +307,39 @@ func readJSON(dec *json.Decoder, lines lineIndex, depth int) (*node, error) {
 		case '{':
 			n.kind = mapNode
 			seen := map[string]int{}
-			for dec.More() {
-				kt, err := dec.Token()
+			for r.dec.More() {
+				koff := r.next()
+				kt, err := r.dec.Token()
 				if err != nil {
-					return nil, jsonPosError(err, lines, dec.InputOffset())
+					return nil, jsonPosError(err, r.lines, r.dec.InputOffset())
 				}
-				kl, kc := lines.pos(dec.InputOffset())
-				key, _ := kt.(string)
-				if prev, dup := seen[key]; dup {
-					return nil, &posError{line: kl, col: kc, msg: fmt.Sprintf("%q is set twice (first on line %d)", key, prev)}
+				kl, kc := r.lines.pos(koff)
+				k, _ := kt.(string)
+				key := &node{kind: scalarNode, scalar: k, quoted: true, line: kl, col: kc}
+				if prev, dup := seen[k]; dup {
+					key.firstLine = prev
+				} else {
+					seen[k] = kl
 				}
-				seen[key] = kl
-				v, err := readJSON(dec, lines, depth+1)
+				v, err := r.value(depth + 1)
 				if err != nil {
 					return nil, err
 				}
-				n.keys = append(n.keys, &node{kind: scalarNode, scalar: key, quoted: true, line: kl, col: kc})
+				n.keys = append(n.keys, key)
 				n.vals = append(n.vals, v)
 			}
 		case '[':
 			n.kind = seqNode
-			for dec.More() {
-				v, err := readJSON(dec, lines, depth+1)
+			for r.dec.More() {
+				v, err := r.value(depth + 1)
 				if err != nil {
 					return nil, err
 				}
 				n.vals = append(n.vals, v)
 			}
 		}
-		if _, err := dec.Token(); err != nil { // the closing delimiter
-			return nil, jsonPosError(err, lines, dec.InputOffset())
+		if _, err := r.dec.Token(); err != nil { // the closing delimiter
+			return nil, jsonPosError(err, r.lines, r.dec.InputOffset())
 		}
 	}
 	return n, nil

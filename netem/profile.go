@@ -1,6 +1,9 @@
 package netem
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // A Profile is a declarative link model. Its top-level link fields apply to
 // both directions; Up and Down override them field by field for one
@@ -248,6 +251,21 @@ func (p *Profile) Effective(dir Direction, phase int) Link {
 		}
 	}
 	return l
+}
+
+// PhaseSpan returns when phase i is in force, as offsets from the epoch:
+// [start, end), with end < 0 for ever. A phase with no duration lasts
+// until the next one starts.
+func (p *Profile) PhaseSpan(i int) (start, end time.Duration) {
+	ph := &p.Schedule[i]
+	start, end = ph.Start.D(), ph.Start.D()+ph.Duration.D()
+	if ph.Duration == 0 {
+		end = -1
+		if i+1 < len(p.Schedule) {
+			end = p.Schedule[i+1].Start.D()
+		}
+	}
+	return start, end
 }
 
 func (p *Profile) dirLink(dir Direction) *Link {

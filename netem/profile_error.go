@@ -70,6 +70,13 @@ func (ps *problems) addAt(line, col int, field, msg string) {
 		ps.failed = map[string]bool{}
 	}
 	ps.failed[field] = true
+	ps.note(line, col, field, msg)
+}
+
+// note records a problem without marking field as failed, so that the
+// field's own checks still run (a key set twice: its first value is kept
+// and checked).
+func (ps *problems) note(line, col int, field, msg string) {
 	if len(ps.errs) == maxProfileErrors {
 		ps.errs = append(ps.errs, &ProfileError{File: ps.file, Msg: "too many problems; stopping here"})
 	}

@@ -113,15 +113,15 @@ func TestProfileErrors(t *testing.T) {
 		{"a.yaml", "schedule:\n  - {start: 10s, duration: 5s}\n  - {start: 12s}", []string{"a.yaml:3:6: schedule[1].start: overlaps the previous phase, which ends at 15s; got start 12s"}},
 		{"a.yaml", "schedule:\n  - {start: 10s}\n  - {start: 5s}", []string{"schedule[1].start: phases must be in order of start"}},
 		{"a.yaml", "schedule: {start: 1s}", []string{"schedule: want a list of phases"}},
-		{"a.yaml", "delay: 10ms\ndelay: 20ms", []string{"a.yaml:2:1:", `"delay" is set twice (first on line 1)`}},
+		{"a.yaml", "delay: 10ms\ndelay: 20ms", []string{"a.yaml:2:1: delay: set twice (first on line 1)"}},
 		{"a.yaml", "a: &x 1\nb: *x", []string{"aliases are not supported"}},
-		{"a.yaml", "delay: [", []string{"a.yaml:1: YAML syntax:"}},
+		{"a.yaml", "delay: [", []string{"a.yaml:1:8: YAML syntax:"}},
 		{"a.yaml", "---\ndelay: 1ms\n---\nloss: 1%", []string{"want one YAML document"}},
-		{"a.json", `{"loss": 140}`, []string{"a.json:1:13: loss: must be within 0-100%, got 140"}},
-		{"a.json", "{\n  \"delay\": \"10ms\",\n  \"dealy\": 1\n}", []string{"a.json:3:10: dealy: unknown field"}},
+		{"a.json", `{"loss": 140}`, []string{"a.json:1:10: loss: must be within 0-100%, got 140"}},
+		{"a.json", "{\n  \"delay\": \"10ms\",\n  \"dealy\": 1\n}", []string{"a.json:3:3: dealy: unknown field"}},
 		{"a.json", `{"loss": 1`, []string{"a.json:1:11: JSON syntax: unexpected end of input (truncated?)"}},
 		{"a.json", `{"loss": 1,}`, []string{"a.json:1:12: JSON syntax:"}},
-		{"a.json", `{"delay": "1ms", "delay": "2ms"}`, []string{`"delay" is set twice`}},
+		{"a.json", `{"delay": "1ms", "delay": "2ms"}`, []string{"a.json:1:18: delay: set twice (first on line 1)"}},
 		{"a.json", `{"x": 1} {"y": 2}`, []string{"unexpected data after the top-level value"}},
 		{"a.json", `[1, 2]`, []string{"want a mapping, got a list"}},
 		{"a.json", `{"mtu": 1500.5}`, []string{"mtu: want a whole number"}},
@@ -132,8 +132,8 @@ func TestProfileErrors(t *testing.T) {
 		{"a.yaml", "", []string{"a.yaml:1:1: empty: no profile in the file"}},
 		{"a.yaml", "# wifi, to do\n\n", []string{"a.yaml:1:1: empty: no profile in the file"}},
 		{"a.yaml", "---\n", []string{"a.yaml:2:1: want a mapping, got nothing"}},
-		{"a.json", "", []string{"a.json:1:1: JSON syntax: unexpected end of input (truncated?)"}},
-		{"a.json", " \n", []string{"JSON syntax: unexpected end of input"}},
+		{"a.json", "", []string{"a.json:1:1: empty: no profile in the file"}},
+		{"a.json", " \n\t", []string{"a.json:1:1: empty: no profile in the file"}},
 	}
 	for _, c := range cases {
 		_, err := ParseProfile(c.file, []byte(c.src))
@@ -148,6 +148,79 @@ func TestProfileErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%s %q:\n got %v\nwant it to contain %q", c.file, c.src, err, w)
 			}
+		}
+	}
+}
+
+// TestProfileErrorsExact pins whole reports: every problem, each once, at
+// the line and column where it is, and nothing else.
+func TestProfileErrorsExact(t *testing.T) {
+	const fields = "(want one of: blackhole, corrupt, delay, description, down, duplicate, flap, loss, mtu, name, rate, reorder, schedule, source, tcp, up)"
+	cases := []struct {
+		file, src string
+		want      []string // the report's lines
+	}{
+		// A rate that does not parse still says the model: one problem,
+		// not also `loss.model: want bernoulli, ..., got ""`.
+		{"a.yaml", "loss:\n  rate: 140", []string{"a.yaml:2:9: loss.rate: must be within 0-100%, got 140"}},
+		{"a.yaml", "loss: {rate: lots}", []string{`a.yaml:1:14: loss.rate: want a percentage such as "10%" or 10, got "lots"`}},
+		{"a.json", `{"loss": {"rate": "140%"}}`, []string{"a.json:1:19: loss.rate: must be within 0-100%, got 140"}},
+
+		// A key set twice names its field and does not stop the parse;
+		// the first value is kept and checked.
+		{"a.yaml", "up:\n  delay: 5ms\n  delay: 6ms\nloss: 140", []string{
+			"a.yaml:3:3: up.delay: set twice (first on line 2)",
+			"a.yaml:4:7: loss: must be within 0-100%, got 140"}},
+		{"a.yaml", "loss: 140\nloss: 1%\nmtu: 1", []string{
+			"a.yaml:1:7: loss: must be within 0-100%, got 140",
+			"a.yaml:2:1: loss: set twice (first on line 1)",
+			"a.yaml:3:1: mtu: must be 0 (no limit) or within 68-65535 bytes, got 1"}},
+		{"a.yaml", "schedule:\n  - {start: 1s, start: 2s}\n  - {start: 1s, up: {loss: 1%, loss: 2%}}", []string{
+			"a.yaml:2:17: schedule[0].start: set twice (first on line 2)",
+			"a.yaml:3:32: schedule[1].up.loss: set twice (first on line 3)",
+			"a.yaml:3:6: schedule[1].start: phases must be in order of start: 1s is not after the previous phase's start 1s"}},
+		{"a.json", "{\"up\": {\"delay\": \"5ms\",\n  \"delay\": \"6ms\"}, \"loss\": 140}", []string{
+			"a.json:2:3: up.delay: set twice (first on line 1)",
+			"a.json:2:28: loss: must be within 0-100%, got 140"}},
+
+		// YAML syntax errors where they are: yaml.v3's own line is the
+		// enclosing construct's, and one too low for parser errors.
+		{"a.yaml", "up:\n  delay: 5ms\n  loss: [1%", []string{"a.yaml:3:10: YAML syntax: did not find expected ',' or ']'"}},
+		{"a.yaml", "up:\n  delay: 5ms\n  loss: [1%\n", []string{"a.yaml:3:10: YAML syntax: did not find expected ',' or ']'"}},
+		{"a.yaml", "name: x\ndelay: 5ms\nloss: 1%\nmtu: 1400\n\tcorrupt: 1%\n", []string{"a.yaml:5:1: YAML syntax: found a tab character that violates indentation"}},
+		{"a.yaml", "up:\n  delay: 5ms\n loss: 1%\n", []string{"a.yaml:3:2: YAML syntax: did not find expected key"}},
+		{"a.yaml", "up:\n  delay: 5ms\n    loss: 1%\n", []string{"a.yaml:3:9: YAML syntax: mapping values are not allowed in this context"}},
+		{"a.yaml", "delay: \"5ms\nloss: 1%\n", []string{"a.yaml:1:8: YAML syntax: found unexpected end of stream"}},
+		{"a.yaml", "loss: {rate: 1%\n", []string{"a.yaml:1:8: YAML syntax: did not find expected ',' or '}'"}},
+		{"a.yaml", "delay: 5ms\n@x: 1\n", []string{"a.yaml:2:1: YAML syntax: found character that cannot start any token"}},
+		{"a.yaml", "delay: 5ms\nloss\nrate: 1\n", []string{"a.yaml:2:1: YAML syntax: could not find expected ':'"}},
+		{"a.yaml", "delay: \x01\n", []string{"a.yaml:1:8: YAML syntax: control characters are not allowed"}},
+		{"a.yaml", "\xef\xbb\xbfdelay: 5ms\n\tloss: 1%\n", []string{"a.yaml:2:1: YAML syntax: found a tab character that violates indentation"}},
+		{"a.yaml", "name: é\nloss: {rate: \"é\n", []string{"a.yaml:2:14: YAML syntax: found unexpected end of stream"}},
+		// A second document that does not parse was taken for no second
+		// document, and the file accepted.
+		{"a.yaml", "delay: 1ms\n---\nloss: [\n", []string{"a.yaml:3:7: YAML syntax: did not find expected node content"}},
+
+		// JSON positions are where the token starts.
+		{"a.json", "{\n  \"loss\": \"140%\"\n}", []string{"a.json:2:11: loss: must be within 0-100%, got 140"}},
+		{"a.json", "{\n  \"bogus\": 1\n}", []string{"a.json:2:3: bogus: unknown field " + fields}},
+		{"a.json", "{\"delay\":\"1ms\" ,\r\n\t\"delay\" : \"2ms\"}", []string{"a.json:2:2: delay: set twice (first on line 1)"}},
+		{"a.json", "{\"rate\": {\"bitrate\": \"1Mbit\", \"queue\": {\"packets\": 0}}}", []string{"a.json:1:52: rate.queue.packets: must be within 1-2147483647, got 0"}},
+		{"a.json", `{"x": 1}  {"y": 2}`, []string{"a.json:1:11: JSON syntax: unexpected data after the top-level value"}},
+
+		// No profile at all, in either format.
+		{"a.json", "", []string{"a.json:1:1: empty: no profile in the file (a perfect link is the preset ideal, or a profile with only a name)"}},
+		{"a.json", " \r\n\t\n", []string{"a.json:1:1: empty: no profile in the file (a perfect link is the preset ideal, or a profile with only a name)"}},
+		{"a.yaml", "", []string{"a.yaml:1:1: empty: no profile in the file (a perfect link is the preset ideal, or a profile with only a name)"}},
+	}
+	for _, c := range cases {
+		_, err := ParseProfile(c.file, []byte(c.src))
+		if err == nil {
+			t.Errorf("%s %q: no error", c.file, c.src)
+			continue
+		}
+		if got, want := err.Error(), strings.Join(c.want, "\n"); got != want {
+			t.Errorf("%s %q:\n got %s\nwant %s", c.file, c.src, got, want)
 		}
 	}
 }

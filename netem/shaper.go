@@ -207,14 +207,17 @@ func (s *Shaper) SetProfile(p *Profile) error {
 		c.base = compileLink(&base)
 		for i, ph := range p.Schedule {
 			l := p.Effective(dir, i)
-			end := ph.Start.D() + ph.Duration.D()
-			if ph.Duration == 0 {
-				end = -1
-				if i+1 < len(p.Schedule) {
-					end = p.Schedule[i+1].Start.D()
-				}
+			start, end := p.PhaseSpan(i)
+			lp := compileLink(&l)
+			if !ph.setsLoss(dir) {
+				// A phase that leaves loss alone keeps the base's chain, so
+				// a Markov model's burst runs on across the boundary. A phase
+				// with a loss of its own has its own chain, from its first
+				// state; the base's waits meanwhile and, when the phase
+				// ends, goes on from where it stopped.
+				lp.loss = c.base.loss
 			}
-			c.phases = append(c.phases, phaseParams{start: ph.Start.D(), end: end, link: compileLink(&l)})
+			c.phases = append(c.phases, phaseParams{start: start, end: end, link: lp})
 		}
 	}
 	s.mu.Lock()
@@ -228,6 +231,15 @@ func (s *Shaper) SetProfile(p *Profile) error {
 		s.dirs[dir].base, s.dirs[dir].phases = compiled[dir].base, compiled[dir].phases
 	}
 	return nil
+}
+
+// setsLoss reports whether the phase sets loss for direction dir.
+func (ph *Phase) setsLoss(dir Direction) bool {
+	over := ph.Down
+	if dir == Up {
+		over = ph.Up
+	}
+	return ph.Loss != nil || (over != nil && over.Loss != nil)
 }
 
 func compileLink(l *Link) *linkParams {
@@ -386,12 +398,12 @@ func (d *dirState) decide(t time.Duration, size int) Fate {
 		f.Delay = depart - t
 	} else {
 		d.reorderCount++
-		at := max(depart+d.delay(lp), d.lastDeliver)
+		at := max(addSat(depart, d.delay(lp)), d.lastDeliver)
 		d.lastDeliver = at
 		f.Delay = at - t
 	}
 	if f.Dup {
-		at := max(depart+d.delay(lp), d.lastDeliver)
+		at := max(addSat(depart, d.delay(lp)), d.lastDeliver)
 		d.lastDeliver = at
 		f.DupDelay = at - t
 	}

@@ -3,6 +3,7 @@ package netem
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -114,5 +115,45 @@ func TestStatBernoulliLossMixedSizes(t *testing.T) {
 	wantB := n * q * (1 - q)
 	if sigma := math.Sqrt(wantB); math.Abs(float64(bursts)-wantB) > 3*sigma {
 		t.Errorf("%d loss bursts, want %.0f +/- %.0f (3 sigma): losses are not independent across sizes", bursts, wantB, 3*sigma)
+	}
+}
+
+// TestMarkovChainSpansPhases: a phase that leaves loss alone keeps the
+// link's chain, so a burst runs on across its boundaries; a phase with a
+// loss of its own has its own chain, and the link's resumes after it.
+func TestMarkovChainSpansPhases(t *testing.T) {
+	// Good for one packet, then Bad for ever.
+	const stuck = "loss: {model: gilbert-elliott, p: 100%, r: 0%}\n"
+	// Lost once, then received for ever (1 -> 3 -> 2, and 2 stays).
+	const once = "loss: {model: 4-state, p13: 100%, p31: 0%, p32: 100%, p23: 0%}\n"
+	from1 := make([]int, 29)
+	for i := range from1 {
+		from1[i] = i + 1
+	}
+	for _, c := range []struct {
+		name, prof string
+		delivered  []int // Up, of 30 packets at 100 ms intervals
+	}{
+		{"gilbert-elliott, phase sets delay", stuck + "schedule:\n  - {start: 1s, duration: 1s, delay: 10ms}", []int{0}},
+		{"gilbert-elliott, phase sets delay up", stuck + "schedule:\n  - {start: 1s, duration: 1s, up: {delay: 10ms}}", []int{0}},
+		{"gilbert-elliott, phase sets loss down only", stuck + "schedule:\n  - {start: 1s, duration: 1s, down: {loss: 0%}}", []int{0}},
+		{"4-state, phase sets rate", once + "schedule:\n  - {start: 1s, rate: 100Mbit}", from1},
+		// The phase's own chain starts in Good: its first packet (10) is
+		// delivered. After it the link's chain goes on, in Bad.
+		{"gilbert-elliott, phase sets its own", stuck + "schedule:\n  - {start: 1s, duration: 1s, loss: {model: gilbert-elliott, p: 100%, r: 0%}}", []int{0, 10}},
+	} {
+		sh, err := New(Config{Name: "x", Seed: 1, Profile: mustParse(t, c.prof)}, WithEpoch(time.Unix(0, 0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var delivered []int
+		for i := range 30 {
+			if !sh.Shape(time.Unix(0, 0).Add(time.Duration(i)*100*time.Millisecond), 100, Up).Dropped() {
+				delivered = append(delivered, i)
+			}
+		}
+		if !slices.Equal(delivered, c.delivered) {
+			t.Errorf("%s: delivered %v, want %v", c.name, delivered, c.delivered)
+		}
 	}
 }

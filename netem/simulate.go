@@ -26,7 +26,7 @@ type SimReport struct {
 	Sent          uint64            `json:"sent"`
 	Delivered     uint64            `json:"delivered"`
 	Dropped       uint64            `json:"dropped"`
-	DroppedBy     map[string]uint64 `json:"dropped_by,omitempty"` // why: loss, queue, aqm, mtu, blackhole, flap
+	DroppedBy     map[string]uint64 `json:"dropped_by"` // why: loss, queue, aqm, mtu, blackhole, flap; never nil
 	Duplicated    uint64            `json:"duplicated"`
 	Reordered     uint64            `json:"reordered"`
 	Corrupted     uint64            `json:"corrupted"`
@@ -169,6 +169,9 @@ func Simulate(cfg SimConfig) (*SimReport, error) {
 	led := sh.Ledger(cfg.Direction)
 	rep.LedgerSHA256 = led.SHA256
 	rep.DroppedBy = led.Counters.DroppedBy
+	if rep.DroppedBy == nil { // {} rather than null: the key is always there
+		rep.DroppedBy = map[string]uint64{}
+	}
 	return rep, nil
 }
 

@@ -86,7 +86,8 @@ const (
 
 // WithUDPIdleTimeout closes sessions that carried no packet, either way,
 // for d (d > 0; default DefaultUDPIdleTimeout), on the shaper's clock. A
-// session is closed between d and 1.25 d after its last packet.
+// session is closed between d and 1.25 d after its last packet (d + 1 ms
+// for d under 4 ms: the reaper looks at most once a millisecond).
 func WithUDPIdleTimeout(d time.Duration) UDPProxyOption {
 	return func(o *udpProxyOptions) error {
 		if d <= 0 {
@@ -319,10 +320,18 @@ func (p *UDPProxy) session(client netip.AddrPort, now time.Time) *udpSession {
 	return s
 }
 
-// reap closes idle sessions, looking every quarter of the idle timeout.
+// minReapPeriod bounds how often the reaper looks: a quarter of a
+// nanosecond-scale idle timeout would be 0, a reaper that never sleeps.
+const minReapPeriod = time.Millisecond
+
+// reapPeriod is how often the reaper looks: every quarter of the idle
+// timeout, but not more often than every minReapPeriod.
+func reapPeriod(idle time.Duration) time.Duration { return max(idle/4, minReapPeriod) }
+
+// reap closes idle sessions, looking every reapPeriod.
 func (p *UDPProxy) reap() {
 	defer p.wg.Done()
-	period := p.idle / 4
+	period := reapPeriod(p.idle)
 	t := p.clock.NewTimer(period)
 	defer t.Stop()
 	for {

@@ -416,6 +416,28 @@ func TestUDPProxyIdleSessionsExpire(t *testing.T) {
 	}
 }
 
+// TestUDPProxyTinyIdleTimeout: WithUDPIdleTimeout takes any positive
+// timeout, and a quarter of a few nanoseconds is 0: a reaper that never
+// sleeps. It looks once a millisecond at most.
+func TestUDPProxyTinyIdleTimeout(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	clock := newPxClock(minReapPeriod)
+	sh := pcShaper(t, "px", "", WithClock(clock))
+	echo := newPxEcho(t)
+	defer echo.close()
+	p := newPxProxy(t, echo.pc.LocalAddr(), sh, WithUDPIdleTimeout(3*time.Nanosecond))
+	defer p.Close()
+	pxWait(t, clock.armed, 1, "reaper armed for 1ms")
+	c := pxClient(t, p)
+	defer c.Close()
+	pxRoundTrip(t, c, "open")
+	clock.advance(minReapPeriod)
+	pxWait(t, clock.armed, 1, "reaper round")
+	if s := p.Stats(); s.Sessions != 0 || s.Expired != 1 {
+		t.Errorf("1ms after the last packet, with a 3ns timeout: %+v, want the session expired", s)
+	}
+}
+
 // pxSizes is a burst that exercises GSO runs: equal sizes, a shorter one
 // ending a run, a longer one starting a new one, an empty datagram, and a
 // packet larger than the pool buffers.

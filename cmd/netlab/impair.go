@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strings"
+	"time"
 
 	"github.com/netlab/netlab/netem"
 )
@@ -59,14 +61,8 @@ func runImpair(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	// After the run, so a config it refuses gets no warning first.
-	if l := prof.Effective(dir, -1); l.Rate != nil && l.Rate.Bitrate > 0 {
-		overhead := 28
-		if l.Rate.Overhead != nil {
-			overhead = *l.Rate.Overhead
-		}
-		if offered := *pps * float64(*size+overhead) * 8; offered > float64(l.Rate.Bitrate) {
-			fmt.Fprintf(stderr, "netlab impair: warning: %.0f bit/s offered exceeds the %s rate limit (%s): the queue fills, then drops\n", offered, dir, l.Rate.Bitrate)
-		}
+	for _, w := range overloadWarnings(prof, dir, *size, *pps, *packets) {
+		fmt.Fprintf(stderr, "netlab impair: warning: %s\n", w)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -75,6 +71,64 @@ func runImpair(args []string, stdout, stderr io.Writer) error {
 	}
 	printImpair(stdout, prof, dir, *seed, *size, *pps, rep)
 	return nil
+}
+
+// overloadWarnings names each part of the run, the base link and every
+// schedule phase that some packet is sent in, whose rate limit the offered
+// load exceeds: there the queue fills, then drops.
+func overloadWarnings(p *netem.Profile, dir netem.Direction, size int, pps float64, packets int) []string {
+	interval := float64(time.Second) / pps
+	sent := func(i int) time.Duration { return time.Duration(math.Round(float64(i) * interval)) } // as Simulate
+	// sends reports whether a packet is sent in [from, to); to < 0: for ever.
+	sends := func(from, to time.Duration) bool {
+		i := max(0, int(math.Ceil(float64(from)/interval))-1)
+		for i < packets && sent(i) < from {
+			i++
+		}
+		return i < packets && (to < 0 || sent(i) < to)
+	}
+	var out []string
+	check := func(l netem.Link, where string) {
+		if l.Rate == nil || l.Rate.Bitrate == 0 {
+			return
+		}
+		overhead := 28
+		if l.Rate.Overhead != nil {
+			overhead = *l.Rate.Overhead
+		}
+		if offered := pps * float64(size+overhead) * 8; offered > float64(l.Rate.Bitrate) {
+			out = append(out, fmt.Sprintf("%.0f bit/s offered exceeds the %s rate limit (%s)%s: the queue fills, then drops", offered, dir, l.Rate.Bitrate, where))
+		}
+	}
+	// The base link is in force wherever no phase is: before the first,
+	// between them, after the last that ends.
+	base, from := false, time.Duration(0)
+	for i := range p.Schedule {
+		start, end := p.PhaseSpan(i)
+		base = base || sends(from, start)
+		if from = end; end < 0 {
+			break
+		}
+	}
+	if base || (from >= 0 && sends(from, -1)) {
+		check(p.Effective(dir, -1), "")
+	}
+	for i, ph := range p.Schedule {
+		start, end := p.PhaseSpan(i)
+		if !sends(start, end) {
+			continue
+		}
+		span := fmt.Sprintf("from %s on", start)
+		if end >= 0 {
+			span = fmt.Sprintf("%s to %s", start, end)
+		}
+		where := fmt.Sprintf(" in schedule[%d] (%s)", i, span)
+		if ph.Name != "" {
+			where = fmt.Sprintf(" in phase %q (schedule[%d], %s)", ph.Name, i, span)
+		}
+		check(p.Effective(dir, i), where)
+	}
+	return out
 }
 
 // why lists drop reasons in a fixed order: "(loss 12, queue 3)".

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 func main() {
@@ -53,10 +54,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case errors.Is(err, flag.ErrHelp):
 			return 0
 		case errors.Is(err, errUsage):
-			fmt.Fprintf(stderr, "netlab %s: %v\n", c.name, unwrapUsage(err))
+			printError(stderr, "netlab "+c.name, unwrapUsage(err))
 			return 2
 		default:
-			fmt.Fprintf(stderr, "netlab %s: %v\n", c.name, err)
+			printError(stderr, "netlab "+c.name, err)
 			return 1
 		}
 	}
@@ -74,6 +75,15 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'netlab COMMAND -h' for a command's flags.")
+}
+
+// printError writes err after prefix, one line per line of err: a profile
+// with several problems is one report, one problem a line, each line
+// standing on its own (as in a CI log or a grep).
+func printError(w io.Writer, prefix string, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintf(w, "%s: %s\n", prefix, line)
+	}
 }
 
 // usageError wraps err so that run exits 2 with err's text.

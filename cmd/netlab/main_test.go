@@ -33,7 +33,7 @@ func TestImpairJSONIsRepeatable(t *testing.T) {
 	if err := json.Unmarshal([]byte(a), &rep); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"sent", "delivered", "dropped", "duplicated", "reordered", "corrupted", "delay_ms", "loss_burst", "throughput_bps", "ledger_sha256", "profile"} {
+	for _, k := range []string{"sent", "delivered", "dropped", "dropped_by", "duplicated", "reordered", "corrupted", "delay_ms", "loss_burst", "throughput_bps", "ledger_sha256", "profile"} {
 		if _, ok := rep[k]; !ok {
 			t.Errorf("JSON lacks %q", k)
 		}
@@ -48,6 +48,22 @@ func TestImpairJSONIsRepeatable(t *testing.T) {
 	}
 	if p := rep["profile"].(map[string]any); p["name"] != "flaky-handover" || p["schedule"] == nil {
 		t.Errorf("profile is not the resolved preset: %v", p)
+	}
+}
+
+// TestImpairJSONDroppedByAlways: dropped_by is there (empty) when nothing
+// is dropped, as the README lists it among the keys.
+func TestImpairJSONDroppedByAlways(t *testing.T) {
+	code, out, stderr := runCLI("impair", "--profile", "ideal", "--packets", "10", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if by, ok := rep["dropped_by"].(map[string]any); !ok || len(by) != 0 {
+		t.Errorf("dropped_by = %#v, want {}", rep["dropped_by"])
 	}
 }
 
@@ -102,6 +118,60 @@ func TestImpairWarnsOfOverload(t *testing.T) {
 	_, _, stderr := runCLI("impair", "--profile", "edge", "--packets", "10", "--pps", "1000")
 	if !strings.Contains(stderr, "exceeds the up rate limit (250kbit)") {
 		t.Errorf("no overload warning: %q", stderr)
+	}
+}
+
+// TestImpairWarnsOfOverloadInAPhase: a phase's rate limit counts too, when
+// the run reaches the phase; the warning names it.
+func TestImpairWarnsOfOverloadInAPhase(t *testing.T) {
+	// 100,000 packets at 50/s: 2,000 s, through call-drop's 50 kbit/s
+	// phase (10 s to 26 s), where the queue fills and drops.
+	_, _, stderr := runCLI("impair", "--profile", "call-drop", "--packets", "100000")
+	want := "netlab impair: warning: 491200 bit/s offered exceeds the up rate limit (50kbit) in phase \"call-drop\" (schedule[0], 10s to 26s): the queue fills, then drops\n"
+	if stderr != want {
+		t.Errorf("stderr %q\nwant %q", stderr, want)
+	}
+	// 100 packets: 2 s, over before the phase starts.
+	if _, _, stderr := runCLI("impair", "--profile", "call-drop", "--packets", "100"); stderr != "" {
+		t.Errorf("a run that ends before the phase: stderr %q, want nothing", stderr)
+	}
+	// The base link is never in force: no warning for its limit.
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(prof, []byte("rate: 10kbit\nschedule:\n  - {start: 0s, rate: 1Gbit}\n  - {name: slow, start: 1h, rate: 10kbit}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, stderr := runCLI("impair", "--profile", prof, "--packets", "100"); stderr != "" {
+		t.Errorf("the limit of a base link no packet meets: stderr %q, want nothing", stderr)
+	}
+}
+
+// TestProfileProblemsOneALine: several problems are one report, a problem
+// a line, every line with the command's prefix; and each problem once.
+func TestProfileProblemsOneALine(t *testing.T) {
+	dir := t.TempDir()
+	multi := filepath.Join(dir, "multi.yaml")
+	rate := filepath.Join(dir, "rate.yaml")
+	for path, src := range map[string]string{multi: "loss: 140\ndealy: 1ms\nup: {mtu: 1}\n", rate: "loss:\n  rate: 140\n"} {
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, _, stderr := runCLI("impair", "--profile", multi, "--packets", "10")
+	want := "netlab impair: " + multi + ":1:7: loss: must be within 0-100%, got 140\n" +
+		"netlab impair: " + multi + ":2:1: dealy: unknown field (want one of: blackhole, corrupt, delay, description, down, duplicate, flap, loss, mtu, name, rate, reorder, schedule, source, tcp, up)\n" +
+		"netlab impair: " + multi + ":3:6: up.mtu: must be 0 (no limit) or within 68-65535 bytes, got 1\n"
+	if code != 2 || stderr != want {
+		t.Errorf("exit %d, stderr\n%s\nwant 2 and\n%s", code, stderr, want)
+	}
+	code, _, stderr = runCLI("profiles", "check", multi, rate)
+	want = "netlab profiles: " + multi + ":1:7: loss: must be within 0-100%, got 140\n" +
+		"netlab profiles: " + multi + ":2:1: dealy: unknown field (want one of: blackhole, corrupt, delay, description, down, duplicate, flap, loss, mtu, name, rate, reorder, schedule, source, tcp, up)\n" +
+		"netlab profiles: " + multi + ":3:6: up.mtu: must be 0 (no limit) or within 68-65535 bytes, got 1\n" +
+		"netlab profiles: " + rate + ":2:9: loss.rate: must be within 0-100%, got 140\n" +
+		"netlab profiles: 2 of 2 files are not valid profiles\n"
+	if code != 2 || stderr != want {
+		t.Errorf("check: exit %d, stderr\n%s\nwant 2 and\n%s", code, stderr, want)
 	}
 }
 

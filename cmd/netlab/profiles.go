@@ -60,7 +60,7 @@ func runProfiles(args []string, stdout, stderr io.Writer) error {
 			}
 			if err != nil {
 				bad++
-				fmt.Fprintf(stderr, "netlab profiles: %v\n", err)
+				printError(stderr, "netlab profiles", err)
 				continue
 			}
 			for _, w := range p.Warnings() {
