@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -94,4 +95,35 @@ func benchRelay(b *testing.B, kind string, window bool) {
 	slices.Sort(all)
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "msg/s")
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-us")
+}
+
+// BenchmarkDecode: what the server spends parsing one message before it
+// forwards the original bytes: an ICE candidate (small) and an offer with
+// a 3 KB SDP (the largest message of a negotiation).
+func BenchmarkDecode(b *testing.B) {
+	sdp := "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" +
+		strings.Repeat("a=candidate:1 1 udp 2122260223 192.168.1.2 54321 typ host generation 0\r\n", 40)
+	for _, tc := range []struct {
+		name string
+		m    Message
+	}{
+		{"candidate", msg("alice", "bob", TypeICECandidate, map[string]any{
+			"candidate": "candidate:1 1 udp 2122260223 192.168.1.2 54321 typ host", "sdpMid": "0", "sdpMLineIndex": 0,
+		})},
+		{"offer", msg("alice", "bob", TypeOffer, map[string]string{"type": "offer", "sdp": sdp})},
+	} {
+		raw, err := tc.m.Encode()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Decode(raw, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -4,8 +4,9 @@ import "errors"
 
 var (
 	// ErrMalformed: a message is not a JSON object of the wire shape
-	// {"from","to","type","data"} (bad JSON, a wrong field type, an
-	// unknown field).
+	// {"from","to","type","data"} (bad JSON, not an object, invalid
+	// UTF-8, a wrong field type, an unknown field, a key repeated or
+	// spelt in another case).
 	ErrMalformed = errors.New("signaling: malformed message")
 	// ErrMissingField: a message lacks from, to or type.
 	ErrMissingField = errors.New("signaling: missing field")

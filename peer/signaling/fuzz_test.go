@@ -3,9 +3,12 @@ package signaling
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzDecode: Decode never panics, and a message it accepts re-encodes to
@@ -27,6 +30,15 @@ func FuzzDecode(f *testing.F) {
 		`[]`,
 		``,
 		"{\"from\":\"a\",\"to\":\"b\",\"type\":\"x\",\"data\":\"\xff\"}",
+		"{\"from\":\"a\",\"to\":\"b\",\"type\":\"\xe2\x82\"}",
+		`{"from":"mallory","From":"a","to":"b","type":"x"}`,
+		`{"from":"a","to":"b","TO":"c","type":"x"}`,
+		`{"from":"a","\u0066rom":"b","to":"c","type":"x"}`,
+		`{"\u0066rom":"a","to":"b","type":"x"}`,
+		`{"from":"a","to":"b","type":"x","data":{"from":"c","s":"\\\"}","t":[1,{"u":null}]}}`,
+		` { "data" : true , "type" : "x" , "to" : "b" , "from" : "a" } `,
+		`null`,
+		`"x"`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -34,6 +46,9 @@ func FuzzDecode(f *testing.F) {
 		m1, err := Decode(b, 4096)
 		if err != nil {
 			return
+		}
+		if err := sameAsJSONParse(b, m1); err != nil {
+			t.Fatalf("accepted %q: %v", b, err)
 		}
 		b2, err := m1.Encode()
 		if err != nil {
@@ -55,6 +70,49 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("%q re-decoded to %+v, %v; want %+v", b3, m3, err, m2)
 		}
 	})
+}
+
+// sameAsJSONParse checks that a parser that reads keys case-sensitively
+// and keeps the last duplicate (JSON.parse, which is what a browser
+// recipient of the forwarded bytes uses) reads b as m, and that b is
+// valid UTF-8 (a WebSocket text frame must be).
+func sameAsJSONParse(b []byte, m Message) error {
+	if !utf8.Valid(b) {
+		return errors.New("not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return fmt.Errorf("not an object: %v %v", tok, err)
+	}
+	got := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		got[tok.(string)] = v
+	}
+	for k, v := range got {
+		var s string
+		switch k {
+		case "from", "to", "type":
+			if err := json.Unmarshal(v, &s); err != nil {
+				return fmt.Errorf("%s: %v", k, err)
+			}
+		}
+		if k == "from" && s != m.From || k == "to" && s != m.To || k == "type" && s != m.Type ||
+			k == "data" && !sameJSON(v, m.Data) && !(len(m.Data) == 0 && string(v) == "null") {
+			return fmt.Errorf("JSON.parse reads %s %s, Decode %+v", k, v, m)
+		}
+		if k != "from" && k != "to" && k != "type" && k != "data" {
+			return fmt.Errorf("key %q", k)
+		}
+	}
+	return nil
 }
 
 // sameJSON compares two JSON texts as values (numbers as written).

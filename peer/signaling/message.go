@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Message types of the wire protocol (PROTOCOL.md). Any other type is
@@ -88,16 +89,30 @@ func (m Message) DecodeData(v any) error {
 	return nil
 }
 
-// Decode parses one wire message strictly: a single JSON object, no
-// unknown fields, from/to/type non-empty strings, at most max bytes (0
-// means DefaultMaxMessageBytes). Errors wrap ErrTooLarge, ErrMalformed or
-// ErrMissingField and say what was found.
+// Decode parses one wire message strictly: a single JSON object of valid
+// UTF-8, at most max bytes (0 means DefaultMaxMessageBytes), whose keys
+// are "from", "to", "type" and "data" exactly, each at most once, with
+// from/to/type non-empty strings. Errors wrap ErrTooLarge, ErrMalformed
+// or ErrMissingField and say what was found.
+//
+// The strictness is what makes relaying the original bytes safe: the
+// server checks the message Decode returns but forwards b, so b must mean
+// the same to the recipient's parser (a browser's JSON.parse, which is
+// case-sensitive and keeps the last duplicate) as it did here, and must
+// be valid UTF-8 to travel in a WebSocket text frame.
 func Decode(b []byte, max int) (Message, error) {
 	if max <= 0 {
 		max = DefaultMaxMessageBytes
 	}
 	if len(b) > max {
 		return Message{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), max)
+	}
+	if !utf8.Valid(b) {
+		// encoding/json would turn the byte into U+FFFD here, but the
+		// recipient gets it raw, and a browser fails a WebSocket whose
+		// text frame is not UTF-8.
+		i := invalidUTF8At(b)
+		return Message{}, fmt.Errorf("%w: invalid UTF-8 at byte offset %d (%#02x)", ErrMalformed, i, b[i])
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -107,6 +122,9 @@ func Decode(b []byte, max int) (Message, error) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return Message{}, fmt.Errorf("%w: trailing data after the JSON object", ErrMalformed)
+	}
+	if err := checkKeys(b); err != nil {
+		return Message{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if err := m.Validate(); err != nil {
 		return Message{}, err
@@ -156,10 +174,27 @@ func describeJSONError(err error) string {
 	switch {
 	case err == io.EOF:
 		return "empty message"
+	case err == io.ErrUnexpectedEOF:
+		return "invalid JSON: it ends in the middle of a value"
 	case errors.As(err, &se):
 		return fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, err)
+	case errors.As(err, &te) && te.Field == "":
+		return "not a JSON object: got JSON " + te.Value
 	case errors.As(err, &te):
 		return fmt.Sprintf("field %q: want %s, got JSON %s", te.Field, te.Type, te.Value)
 	}
 	return err.Error()
+}
+
+// invalidUTF8At is the offset of the first byte of b that is not part of
+// a valid UTF-8 sequence, or -1.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }

@@ -130,6 +130,13 @@ func httpClient(t testing.TB) *http.Client {
 // ErrorData code of the answer.
 func post(t testing.TB, hc *http.Client, srv *Server, body string, header ...string) (int, string) {
 	t.Helper()
+	status, e := postError(t, hc, srv, body, header...)
+	return status, e.Code
+}
+
+// postError is post with the whole error body.
+func postError(t testing.TB, hc *http.Client, srv *Server, body string, header ...string) (int, ErrorData) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, srv.URL()+"/message", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -144,14 +151,21 @@ func post(t testing.TB, hc *http.Client, srv *Server, body string, header ...str
 	}
 	defer resp.Body.Close()
 	e, _ := readErrorBody(resp)
-	return resp.StatusCode, e.Code
+	return resp.StatusCode, e
 }
 
 // rawWS dials ws://.../<id> with a bare gorilla client (no transport
 // logic), and reads the listing.
 func rawWS(t testing.TB, srv *Server, id string) *websocket.Conn {
 	t.Helper()
-	d := websocket.Dialer{NetDialContext: loopbackDialer(time.Second, false).DialContext, HandshakeTimeout: testWait}
+	return rawWSWith(t, srv, id, websocket.Dialer{})
+}
+
+// rawWSWith is rawWS with the dialer's buffer sizes: gorilla splits a
+// message into frames of WriteBufferSize, where a browser sends one.
+func rawWSWith(t testing.TB, srv *Server, id string, d websocket.Dialer) *websocket.Conn {
+	t.Helper()
+	d.NetDialContext, d.HandshakeTimeout = loopbackDialer(time.Second, false).DialContext, testWait
 	c, _, err := d.Dial("ws://"+srv.Addr()+"/"+id, nil)
 	if err != nil {
 		t.Fatalf("raw ws %q: %v", id, err)
@@ -167,25 +181,35 @@ func rawWS(t testing.TB, srv *Server, id string) *websocket.Conn {
 // rawWSRefusal reads what the server sends after a bad message: the
 // TypeError message's code and the close frame.
 func rawWSRefusal(c *websocket.Conn) (code string, closeCode int, err error) {
+	e, ce, err := rawWSRefusalDetail(c)
+	if ce == nil {
+		return e.Code, 0, err
+	}
+	return e.Code, ce.Code, err
+}
+
+// rawWSRefusalDetail is rawWSRefusal with the texts: the TypeError's data
+// and the close frame.
+func rawWSRefusalDetail(c *websocket.Conn) (ErrorData, *websocket.CloseError, error) {
 	c.SetReadDeadline(time.Now().Add(testWait))
 	_, b, err := c.ReadMessage()
 	if err != nil {
-		return "", 0, fmt.Errorf("want a TypeError message first: %w", err)
+		return ErrorData{}, nil, fmt.Errorf("want a TypeError message first: %w", err)
 	}
 	m, err := Decode(b, 0)
 	if err != nil {
-		return "", 0, err
+		return ErrorData{}, nil, err
 	}
 	var e ErrorData
 	if m.Type != TypeError || m.DecodeData(&e) != nil {
-		return "", 0, fmt.Errorf("want a TypeError message, got %s", b)
+		return ErrorData{}, nil, fmt.Errorf("want a TypeError message, got %s", b)
 	}
 	_, _, err = c.ReadMessage()
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) {
-		return e.Code, 0, fmt.Errorf("want a close frame, got %v", err)
+		return e, nil, fmt.Errorf("want a close frame, got %v", err)
 	}
-	return e.Code, ce.Code, nil
+	return e, ce, nil
 }
 
 func msg(from, to, typ string, data any) Message {

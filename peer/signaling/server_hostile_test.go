@@ -10,8 +10,10 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Hostile clients send malformed JSON, 1 MiB messages, forged senders and
-// unknown recipients, on both transports, and connect and disconnect
+// Hostile clients send malformed JSON, 1 MiB messages, forged senders
+// (plain, and hidden in a key of another case that encoding/json would
+// take), recipients hidden the same way, invalid UTF-8 and unknown
+// recipients, on both transports, and connect and disconnect
 // 1,000 times, while a WebSocket client and an SSE client exchange 2,000
 // messages each way: the good pair loses nothing and sees no error, each
 // refusal is counted by reason, and nothing is left running (goleak).
@@ -60,7 +62,7 @@ func TestHostileInputLeavesGoodClientsAlone(t *testing.T) {
 			}
 		}
 	}
-	wg.Add(9)
+	wg.Add(14)
 	go wsBad("malformed", CodeMalformed, websocket.CloseInvalidFramePayloadData, func(string) string { return `{"from":` })
 	go wsBad("huge", CodeTooLarge, websocket.CloseMessageTooBig, func(id string) string { return fmt.Sprintf(huge, id) })
 	go wsBad("forged", CodeForged, websocket.ClosePolicyViolation, func(string) string {
@@ -69,11 +71,22 @@ func TestHostileInputLeavesGoodClientsAlone(t *testing.T) {
 	go wsBad("unknown", CodeUnknownRecipient, CloseUnknownRecipient, func(id string) string {
 		return `{"from":"` + id + `","to":"nobody","type":"t"}`
 	})
+	go wsBad("case-from", CodeMalformed, websocket.CloseInvalidFramePayloadData, func(id string) string {
+		return `{"from":"good-ws","From":"` + id + `","to":"good-sse","type":"good","data":0}`
+	})
+	go wsBad("case-to", CodeMalformed, websocket.CloseInvalidFramePayloadData, func(id string) string {
+		return `{"from":"` + id + `","to":"nobody","TO":"good-sse","type":"good","data":0}`
+	})
+	go wsBad("utf8", CodeMalformed, websocket.CloseInvalidFramePayloadData, func(id string) string {
+		return `{"from":"` + id + `","to":"good-ws","type":"good","data":"` + "\xff" + `"}`
+	})
 	go postBad("malformed", 400, CodeMalformed, `{"from":"hostile-sse","to":"good-ws",`)
 	go postBad("huge", 413, CodeTooLarge, fmt.Sprintf(huge, "hostile-sse"))
 	go postBad("forged token", 403, CodeForged, `{"from":"good-sse","to":"good-ws","type":"good","data":0}`, sessionHeader, "guess")
 	go postBad("forged pong", 403, CodeForged, `{"from":"good-sse","to":"good-ws","type":"pong"}`)
 	go postBad("unknown", 404, CodeUnknownRecipient, `{"from":"hostile-sse","to":"nobody","type":"t"}`, sessionHeader, token)
+	go postBad("case-from", 400, CodeMalformed, `{"from":"good-sse","From":"hostile-sse","to":"good-ws","type":"good","data":0}`, sessionHeader, token)
+	go postBad("utf8", 400, CodeMalformed, `{"from":"hostile-sse","to":"good-ws","type":"good","data":"`+"\xff"+`"}`, sessionHeader, token)
 
 	// 1,000 connections that come and go: bare sockets cut at once,
 	// and sessions of both transports closed properly.
@@ -134,7 +147,7 @@ func TestHostileInputLeavesGoodClientsAlone(t *testing.T) {
 	}
 	m := srv.Metrics()
 	want := map[string]int64{
-		CodeMalformed:        2 * n,
+		CodeMalformed:        7 * n,
 		CodeTooLarge:         2 * n,
 		CodeForged:           3 * n,
 		CodeUnknownRecipient: 2 * n,
@@ -144,11 +157,11 @@ func TestHostileInputLeavesGoodClientsAlone(t *testing.T) {
 			t.Errorf("refused %s: %d, want %d", code, m.Refused[code], w)
 		}
 	}
-	if m.RefusedTotal() != 9*n {
+	if m.RefusedTotal() != 14*n {
 		t.Errorf("refusals %v, want only those", m.Refused)
 	}
-	if m.WSConnects+m.SSEConnects < connects+4*n+3 {
-		t.Errorf("connects %d+%d, want at least %d", m.WSConnects, m.SSEConnects, connects+4*n+3)
+	if m.WSConnects+m.SSEConnects < connects+7*n+3 {
+		t.Errorf("connects %d+%d, want at least %d", m.WSConnects, m.SSEConnects, connects+7*n+3)
 	}
 	if m.Relayed < 4000 {
 		t.Errorf("relayed %d, want at least the good 4,000", m.Relayed)
@@ -168,5 +181,99 @@ func TestServerUsableAfterBadClientGone(t *testing.T) {
 	b := netClient(t, transportFor(t, "sse", srv.URL()), "b")
 	if err := exchange(waitCtx(t), a, b, "x", 5); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A message that encoding/json and a browser's JSON.parse would read
+// differently, or that is not UTF-8, is refused with a reason on both
+// transports and never reaches anyone: the server forwards the sender's
+// bytes as they are, so what it checked must be what the recipient reads.
+func TestAmbiguousMessagesNotRelayed(t *testing.T) {
+	srv := startServer(t, ServerConfig{})
+	bob := rawWS(t, srv, "bob")
+	carol := rawWS(t, srv, "carol")
+	_, token, _ := rawSSE(t, srv, "sally")
+	hc := httpClient(t)
+	for _, tc := range []struct {
+		name, payload, text string // text: in the TypeError, the close reason and the 400
+	}{
+		// Each would pass the from check as the sender, or go to carol,
+		// under encoding/json; a browser would read from mallory, or to bob.
+		{"case of from", `{"from":"mallory","From":"%s","to":"bob","type":"x"}`, `key "From": fields are case-sensitive, want "from"`},
+		{"duplicate from", `{"from":"mallory","\u0066rom":"%s","to":"bob","type":"x"}`, `duplicate key "from"`},
+		{"case of to", `{"from":"%s","to":"bob","TO":"carol","type":"x"}`, `key "TO": fields are case-sensitive, want "to"`},
+		{"duplicate to", `{"from":"%s","to":"bob","type":"x","to":"carol"}`, `duplicate key "to"`},
+		// A browser fails the WebSocket of a text frame that is not UTF-8.
+		{"invalid UTF-8", `{"from":"%s","to":"bob","type":"x","data":"` + "\xff" + `"}`, "invalid UTF-8 at byte offset"},
+		{"not an object", `null`, "not a JSON object: got null"},
+	} {
+		t.Run("ws "+tc.name, func(t *testing.T) {
+			alice := rawWS(t, srv, "alice")
+			if err := alice.WriteMessage(websocket.TextMessage, []byte(strings.ReplaceAll(tc.payload, "%s", "alice"))); err != nil {
+				t.Fatal(err)
+			}
+			e, ce, err := rawWSRefusalDetail(alice)
+			if err != nil || e.Code != CodeMalformed || ce.Code != websocket.CloseInvalidFramePayloadData {
+				t.Fatalf("refusal %+v, close %v, %v; want %s, close 1007", e, ce, err, CodeMalformed)
+			}
+			if !strings.Contains(e.Message, tc.text) || !strings.Contains(ce.Text, tc.text) {
+				t.Errorf("error %q, close reason %q; want both to say %s", e.Message, ce.Text, tc.text)
+			}
+		})
+		t.Run("post "+tc.name, func(t *testing.T) {
+			status, e := postError(t, hc, srv, strings.ReplaceAll(tc.payload, "%s", "sally"), sessionHeader, token)
+			if status != 400 || e.Code != CodeMalformed || !strings.Contains(e.Message, tc.text) {
+				t.Errorf("POST: %d %+v, want 400 %s saying %s", status, e, CodeMalformed, tc.text)
+			}
+		})
+	}
+	// Delivery is in order, so if any of the above had got through, bob
+	// or carol would read it before this.
+	alice := rawWS(t, srv, "alice")
+	for _, to := range []*websocket.Conn{bob, carol} {
+		want := msg("alice", "", "after", nil)
+		want.To = map[*websocket.Conn]string{bob: "bob", carol: "carol"}[to]
+		b, _ := want.Encode()
+		if err := alice.WriteMessage(websocket.TextMessage, b); err != nil {
+			t.Fatal(err)
+		}
+		to.SetReadDeadline(time.Now().Add(testWait))
+		if _, got, err := to.ReadMessage(); err != nil || string(got) != string(b) {
+			t.Errorf("%s reads %s (%v), want %s first", want.To, got, err, b)
+		}
+	}
+	if m := srv.Metrics(); m.Refused[CodeMalformed] != 12 || m.RefusedTotal() != 12 {
+		t.Errorf("refused %v, want %s 12", m.Refused, CodeMalformed)
+	}
+}
+
+// A message far over the limit (past where the server stops reading it)
+// is refused like one just over it: a TypeError and close 1009, both
+// saying the limit, not a bare 1009 as the WebSocket library sends. Each
+// goes in one frame, as a browser sends it.
+func TestWSFarOverLimitSaysWhy(t *testing.T) {
+	const limit = 1024
+	srv := startServer(t, ServerConfig{MaxMessageBytes: limit})
+	for _, size := range []int{limit + 1, 3 * limit, 64 * limit, 1 << 20} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			c := rawWSWith(t, srv, "big", websocket.Dialer{WriteBufferSize: size + 16})
+			// Past wsHardReadLimit the server stops reading and drops
+			// the connection, so the write may end in a reset; what the
+			// server sent before is still there to read.
+			if err := c.WriteMessage(websocket.TextMessage, []byte(strings.Repeat(" ", size))); err != nil && int64(size) <= wsHardReadLimit(limit) {
+				t.Fatal(err)
+			}
+			e, ce, err := rawWSRefusalDetail(c)
+			if err != nil || e.Code != CodeTooLarge || ce.Code != websocket.CloseMessageTooBig {
+				t.Fatalf("refusal %+v, close %v, %v; want %s, close 1009", e, ce, err, CodeTooLarge)
+			}
+			want := fmt.Sprintf("message over %d bytes", limit)
+			if e.Message != want || ce.Text != CodeTooLarge+": "+want {
+				t.Errorf("error %q, close reason %q; want %q", e.Message, ce.Text, want)
+			}
+		})
+	}
+	if got := srv.Metrics().Refused[CodeTooLarge]; got != 4 {
+		t.Errorf("refused %s: %d, want 4", CodeTooLarge, got)
 	}
 }

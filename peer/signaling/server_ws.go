@@ -22,11 +22,24 @@ type wsServerConn struct {
 	writerDone chan struct{}
 }
 
-// wsHardReadLimit is where the server stops reading a message at all:
-// up to it an oversize message is read off the wire (max+1 bytes kept,
-// the rest discarded) so the client gets a TypeError and a close reason;
-// past it gorilla closes with 1009 and no reason, without reading it.
+// wsHardReadLimit is where the server stops reading a message at all.
+// An oversize message is refused (a TypeError, then close 1009 with a
+// reason) once max+1 bytes of it are in; the rest is read off the wire
+// and discarded, so the client sees the close handshake, but only up to
+// this limit: past it the server stops reading and drops the connection.
+//
+// The limit is ours, not gorilla's SetReadLimit: gorilla checks a frame's
+// declared length before the payload is read and answers 1009 with an
+// empty reason and no TypeError, which would leave a client that sent one
+// big frame (the usual case) not knowing what the limit was.
 func wsHardReadLimit(max int) int64 { return 32 * int64(max) }
+
+// discard reads the rest of message r, at most limit bytes; it reports
+// whether the message ended within them.
+func discard(r io.Reader, limit int64) bool {
+	n, err := io.CopyN(io.Discard, r, limit+1)
+	return err == io.EOF && n <= limit
+}
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id string) {
 	if err := ValidateID(id); err != nil {
@@ -38,7 +51,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id string) {
 		s.m.refuse(ReasonBadRequest) // Upgrade answered with an error status
 		return
 	}
-	ws.SetReadLimit(wsHardReadLimit(s.cfg.MaxMessageBytes))
 	s.trackHijacked(ws, true)
 	defer s.trackHijacked(ws, false)
 	wc := &wsServerConn{
@@ -70,31 +82,27 @@ func (wc *wsServerConn) readLoop() {
 	for {
 		_, r, err := wc.ws.NextReader()
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) && !c.isEnding() {
-				s.m.refuse(CodeTooLarge) // gorilla already sent 1009
-			}
 			c.end(0, "", nil)
 			return
 		}
 		if c.isEnding() {
 			// Draining until the client's close reply (or CloseGrace):
 			// what it still sends is discarded.
-			if _, err := io.Copy(io.Discard, r); err != nil {
+			if !discard(r, wsHardReadLimit(max)) {
 				return
 			}
 			continue
 		}
 		b, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				s.m.refuse(CodeTooLarge) // gorilla already sent 1009
-			}
 			c.end(0, "", nil)
 			return
 		}
 		if len(b) > max {
-			// The rest of it is discarded by the drain.
 			wc.refuse(CodeTooLarge, fmt.Sprintf("message over %d bytes", max))
+			if !discard(r, wsHardReadLimit(max)-int64(len(b))) {
+				return
+			}
 			continue
 		}
 		m, err := Decode(b, max)
