@@ -23,6 +23,23 @@ func waitCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// relayedAtLeast returns the server's metrics once Relayed reaches n, or
+// as they are at testWait. A message is counted after its write returns,
+// so the recipient can hold it, and the test read the metrics, a moment
+// before the counter moves. Callers still check Relayed == n: waiting for
+// at least n hides no excess.
+func relayedAtLeast(t *testing.T, srv *Server, n int64) Metrics {
+	t.Helper()
+	ctx := waitCtx(t)
+	for {
+		m := srv.Metrics()
+		if m.Relayed >= n || ctx.Err() != nil {
+			return m
+		}
+		time.Sleep(time.Millisecond) // polling a counter: no event to wait on; bounded by ctx
+	}
+}
+
 // startServer starts a server on 127.0.0.1:0 and closes it at cleanup.
 func startServer(t testing.TB, cfg ServerConfig) *Server {
 	t.Helper()
