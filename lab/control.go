@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -10,11 +11,16 @@ import (
 )
 
 // Link control during a run. Each control is recorded on the timeline;
-// after Close, each returns ErrClosed.
+// after Close, each returns ErrClosed. Cut, Restore, Flap and SetProfile
+// return ErrUnsupported, and record nothing, for a Chrome endpoint with an
+// external TURN server: its traffic does not cross the lab
+// (endpoint.linkControl).
 
 // Cut takes the named endpoints' links down (every endpoint when none is
-// named): everything they send or are sent is dropped on the WAN until
-// Restore. A running Flap of an endpoint is stopped first.
+// named): everything they send or are sent is dropped until Restore, on
+// the WAN for a Go endpoint, at its TURN listener on 127.0.0.1 for a
+// Chrome endpoint (bridge.go). A running Flap of an endpoint is stopped
+// first. If any named endpoint cannot be cut (linkControl), none is.
 func (l *Lab) Cut(names ...string) error { return l.setCut(true, names) }
 
 // Restore brings the named endpoints' links back (every endpoint when none
@@ -28,6 +34,11 @@ func (l *Lab) setCut(cut bool, names []string) error {
 	eps, err := l.resolve(names)
 	if err != nil {
 		return err
+	}
+	for _, ep := range eps { // all or nothing: no control of some before refusing another
+		if err := ep.linkControl(); err != nil {
+			return err
+		}
 	}
 	for _, ep := range eps {
 		l.stopFlap(ep.cfg.Name)
@@ -64,6 +75,9 @@ func (l *Lab) resolve(names []string) ([]*endpoint, error) {
 // until Restore, Cut, another Flap or Close. Each transition is on the
 // timeline.
 func (l *Lab) Flap(name string, period time.Duration, duty float64) error {
+	if err := l.checkOpen(); err != nil {
+		return err
+	}
 	ep, err := l.endpoint(name)
 	if err != nil {
 		return err
@@ -74,16 +88,29 @@ func (l *Lab) Flap(name string, period time.Duration, duty float64) error {
 	if duty <= 0 || duty >= 1 {
 		return fmt.Errorf("%w: flap duty must be within (0, 1), got %v", ErrBadTopology, duty)
 	}
-	l.stopFlap(name)
+	if err := ep.linkControl(); err != nil {
+		return err
+	}
 	up := time.Duration(float64(period) * duty)
 	f := &flapper{done: make(chan struct{}), stopped: make(chan struct{})}
+	// One step under flapMu: the old flapper out, the new one in and
+	// running, so that two Flaps of one endpoint cannot both install one.
+	// Close takes l.flaps under l.mu only: a flapper installed before it
+	// set closed is in what it takes, and it waits (stop) for the
+	// goroutine started below; after, Flap sees closed.
+	l.flapMu.Lock()
+	defer l.flapMu.Unlock()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		return ErrClosed
 	}
+	old := l.flaps[name]
 	l.flaps[name] = f
 	l.mu.Unlock()
+	if old != nil {
+		old.stop()
+	}
 	l.note(linkSource(name), "flap", fmt.Sprintf("period %v, up %v", period, up))
 	ep.setCut(false)
 	go f.run(up, period-up, func(cut bool) {
@@ -132,6 +159,8 @@ func (f *flapper) stop() {
 }
 
 func (l *Lab) stopFlap(name string) {
+	l.flapMu.Lock()
+	defer l.flapMu.Unlock()
 	l.mu.Lock()
 	f := l.flaps[name]
 	delete(l.flaps, name)
@@ -143,6 +172,9 @@ func (l *Lab) stopFlap(name string) {
 
 // SetProfile changes an endpoint's link live: packets already shaped keep
 // their fate and nothing is lost to the switch (netem.Shaper.SetProfile).
+// The new profile's schedule counts from the lab's start, as the first
+// one's does: a phase already begun is in force at once (the timeline
+// shows it from now), a later one when it starts.
 func (l *Lab) SetProfile(name string, p *netem.Profile) error {
 	if err := l.checkOpen(); err != nil {
 		return err
@@ -151,12 +183,12 @@ func (l *Lab) SetProfile(name string, p *netem.Profile) error {
 	if err != nil {
 		return err
 	}
+	if err := ep.linkControl(); err != nil {
+		return err
+	}
 	sp := p
 	if ep.cfg.Kind == peer.KindChrome && p != nil {
 		sp = p.Reversed() // shaped at the far end (bridge.go)
-	}
-	if err := ep.shaper.SetProfile(sp); err != nil {
-		return fmt.Errorf("lab: endpoint %q: %w", name, err)
 	}
 	pn := "ideal"
 	if p != nil && p.Name != "" {
@@ -164,7 +196,22 @@ func (l *Lab) SetProfile(name string, p *netem.Profile) error {
 	} else if p != nil {
 		pn = "custom"
 	}
-	l.note(linkSource(name), "profile", pn)
+	var sched []netem.Phase
+	if p != nil {
+		sched = slices.Clone(p.Schedule)
+	}
+	// Under l.mu, so that the shaper's order of profiles and the
+	// timeline's are one, and none is set after Close began.
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if err := ep.shaper.SetProfile(sp); err != nil {
+		return fmt.Errorf("lab: endpoint %q: %w", name, err)
+	}
+	at := l.noteLocked(linkSource(name), "profile", pn)
+	l.profiles[name] = append(l.profiles[name], profileChange{at: at, schedule: sched})
 	return nil
 }
 
@@ -183,11 +230,14 @@ func (l *Lab) Profile(name string) (*netem.Profile, error) {
 
 // RebindNAT makes an endpoint's NAT forget its mappings mid-call: the next
 // packet out gets a new external port, and what the far side sends to the
-// old one is lost, as when a NAT reboots or a mapping times out. vnet never
-// preserves ports, so "expire the mappings" and "change the external port"
-// are one event here. It returns how many sockets were rebound. An
-// endpoint without a NAT (none, 1:1) has no mappings to lose:
-// ErrUnsupported.
+// old one is lost, as when a NAT reboots or a mapping times out. vnet's
+// port-translating NATs (every preset but none and 1:1) never preserve
+// ports, so "expire the mappings" and "change the external port" are one
+// event here. It returns how many sockets were rebound. It returns
+// ErrUnsupported, and records nothing, for an endpoint with no mappings to
+// lose: one without a NAT (none), one behind a 1:1 NAT (static, ports
+// preserved), and a Chrome endpoint (no NAT of its own: it enters through
+// TURN).
 func (l *Lab) RebindNAT(name string) (int, error) {
 	if err := l.checkOpen(); err != nil {
 		return 0, err
@@ -195,6 +245,9 @@ func (l *Lab) RebindNAT(name string) (int, error) {
 	ep, err := l.endpoint(name)
 	if err != nil {
 		return 0, err
+	}
+	if ep.cfg.Kind == peer.KindChrome {
+		return 0, fmt.Errorf("%w: endpoint %q is a Chrome endpoint, which has no NAT of its own (it enters through TURN)", ErrUnsupported, name)
 	}
 	if ep.cfg.NAT == NATNone || ep.cfg.NAT == NATOneToOne {
 		return 0, fmt.Errorf("%w: endpoint %q has NAT %q, which keeps no mappings to expire", ErrUnsupported, name, ep.cfg.NAT)
@@ -205,4 +258,15 @@ func (l *Lab) RebindNAT(name string) (int, error) {
 	}
 	l.note(linkSource(name), "rebind", fmt.Sprintf("%d sockets get new mappings", n))
 	return n, nil
+}
+
+// linkControl is ErrUnsupported for an endpoint whose link the lab does
+// not carry: a Chrome endpoint with an external TURN server talks to that
+// server directly on 127.0.0.1 (chromeICEServers), so it has no listener
+// of the lab's to cut or shape and nothing of it crosses the WAN.
+func (ep *endpoint) linkControl() error {
+	if ep.cfg.Kind == peer.KindChrome && ep.bridge == nil {
+		return fmt.Errorf("%w: endpoint %q: chrome endpoint with an external TURN server: its traffic does not cross the lab", ErrUnsupported, ep.cfg.Name)
+	}
+	return nil
 }

@@ -35,17 +35,25 @@ type Lab struct {
 	byIP    map[string]*endpoint  // read-only after New: by public address
 	servers serverStats
 
-	mu      sync.Mutex
-	clients map[string]*signaling.Client // guarded by mu: by signaling id
-	peers   []*peer.GoPeer               // guarded by mu: in creation order
-	events  []Entry                      // guarded by mu: the timeline taken in so far
-	sources []*source                    // guarded by mu: what the timeline takes in
-	flaps   map[string]*flapper          // guarded by mu: running flaps by endpoint
-	closers []func() error               // guarded by mu: newest last
-	closed  bool                         // guarded by mu
-	chromes []*browsers.ChromePeer       // guarded by mu: in creation order
-	page    *browsers.PageServer         // guarded by mu: started with the first Chrome endpoint
-	browser *browsers.Browser            // read-only: WithBrowser's
+	mu       sync.Mutex
+	clients  map[string]*signaling.Client // guarded by mu: by signaling id
+	peers    []*peer.GoPeer               // guarded by mu: in creation order
+	events   []Entry                      // guarded by mu: the timeline taken in so far
+	sources  []*source                    // guarded by mu: what the timeline takes in
+	flaps    map[string]*flapper          // guarded by mu: running flaps by endpoint
+	profiles map[string][]profileChange   // guarded by mu: SetProfile's changes by endpoint, oldest first
+	closers  []func() error               // guarded by mu: newest last
+	closed   bool                         // guarded by mu: Close has begun
+	chromes  []*browsers.ChromePeer       // guarded by mu: in creation order
+	page     *browsers.PageServer         // guarded by mu: started with the first Chrome endpoint
+	browser  *browsers.Browser            // read-only: WithBrowser's
+
+	// flapMu makes a Flap's swap of flappers one step (control.go);
+	// taken before mu, never while holding it.
+	flapMu sync.Mutex
+
+	closeDone chan struct{} // read-only: closed when Close's teardown is over
+	closeErr  error         // written by the teardown before closeDone closes
 }
 
 // Option adjusts a Lab beyond its Topology.
@@ -87,14 +95,16 @@ func New(topo Topology, opts ...Option) (*Lab, error) {
 		return nil, err
 	}
 	l := &Lab{
-		topo:    topo,
-		logger:  o.logger,
-		start:   time.Now(),
-		eps:     map[string]*endpoint{},
-		byIP:    map[string]*endpoint{},
-		clients: map[string]*signaling.Client{},
-		flaps:   map[string]*flapper{},
-		browser: o.browser,
+		topo:      topo,
+		logger:    o.logger,
+		start:     time.Now(),
+		eps:       map[string]*endpoint{},
+		byIP:      map[string]*endpoint{},
+		clients:   map[string]*signaling.Client{},
+		flaps:     map[string]*flapper{},
+		profiles:  map[string][]profileChange{},
+		closeDone: make(chan struct{}),
+		browser:   o.browser,
 	}
 	buildMu.Lock()
 	err := l.build()
@@ -325,12 +335,15 @@ func (l *Lab) checkOpen() error {
 
 // Close stops every flap, closes the peers, the clients, the signaling,
 // STUN and TURN, and the routers, newest first, and waits for them. It is
-// idempotent; it returns the first error met.
+// idempotent: the first call tears down, and every call, concurrent or
+// later, returns once the teardown is complete, with its error (every
+// error it met, joined).
 func (l *Lab) Close() error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return nil
+		<-l.closeDone // a channel, not a sync.Once: a bubble can wait on it
+		return l.closeErr
 	}
 	l.closed = true
 	flaps := l.flaps
@@ -338,6 +351,7 @@ func (l *Lab) Close() error {
 	closers := l.closers
 	l.closers = nil
 	l.mu.Unlock()
+	defer close(l.closeDone)
 	for _, f := range flaps {
 		f.stop()
 	}
@@ -347,5 +361,6 @@ func (l *Lab) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	l.closeErr = errors.Join(errs...)
+	return l.closeErr
 }

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -266,42 +267,63 @@ func TestControlsAfterClose(t *testing.T) {
 	})
 }
 
+// TestWrongTURNCredentialsAreCounted: an unknown user is refused by the
+// lab's AuthHandler, a known user with a wrong password by pion's
+// MESSAGE-INTEGRITY check after it; both are counted and on the timeline.
 func TestWrongTURNCredentialsAreCounted(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		l, err := New(twoBehind(NATSymmetric, NATSymmetric, ServerOn))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		cfg := quickICE
-		cfg.Glare = peer.GlarePerfect // offers at once, without bob's lock
-		cfg.ICEServers = l.iceServers()
-		for i := range cfg.ICEServers {
-			if cfg.ICEServers[i].Username != "" {
-				cfg.ICEServers[i].Username = "mallory"
-			}
-		}
-		if _, err := l.Client(ctx, "bob"); err != nil {
-			t.Fatal(err)
-		}
-		a, err := l.Peer(ctx, PeerSpec{Endpoint: "alice", Remote: "bob", Config: &cfg})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = a.CreateDataChannel(ctx, "x", peer.ChannelOptions{}) // fails: nobody answers, and no relay
-		if l.TURNAuthFailures() == 0 {
-			t.Fatal("no TURN auth failure counted")
-		}
-		found := false
-		for _, e := range l.Timeline() {
-			found = found || (e.Source == "turn" && e.Kind == "auth-failed" && strings.Contains(e.Detail, "mallory"))
-		}
-		if !found {
-			t.Fatal("no auth-failed entry on the timeline")
-		}
-	})
+	for _, tc := range []struct {
+		name, user, password, want string
+	}{
+		{"unknown user", "mallory", TURNPassword, `unknown user "mallory"`},
+		{"wrong password", TURNUser, "not-" + TURNPassword, fmt.Sprintf(`user %q in realm %q: wrong password`, TURNUser, TURNRealm)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l, err := New(twoBehind(NATSymmetric, NATSymmetric, ServerOn))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer l.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				cfg := quickICE
+				cfg.Glare = peer.GlarePerfect // offers at once, without bob's lock
+				cfg.ICEServers = l.iceServers()
+				for i := range cfg.ICEServers {
+					if cfg.ICEServers[i].Username != "" {
+						cfg.ICEServers[i].Username, cfg.ICEServers[i].Credential = tc.user, tc.password
+					}
+				}
+				if _, err := l.Client(ctx, "bob"); err != nil {
+					t.Fatal(err)
+				}
+				a, err := l.Peer(ctx, PeerSpec{Endpoint: "alice", Remote: "bob", Config: &cfg})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = a.CreateDataChannel(ctx, "x", peer.ChannelOptions{}) // fails: nobody answers, and no relay
+				// The server has noted what it counted.
+				synctest.Wait()
+				if l.TURNAuthFailures() == 0 {
+					t.Fatal("no TURN auth failure counted")
+				}
+				var entries []string
+				for _, e := range l.Timeline() {
+					if e.Source == "turn" && e.Kind == "auth-failed" {
+						entries = append(entries, e.Detail)
+					}
+				}
+				if uint64(len(entries)) != l.TURNAuthFailures() {
+					t.Errorf("%d failures counted, %d on the timeline", l.TURNAuthFailures(), len(entries))
+				}
+				for _, d := range entries {
+					if !strings.Contains(d, tc.want) {
+						t.Errorf("auth-failed entry %q does not say %q", d, tc.want)
+					}
+				}
+			})
+		})
+	}
 }
 
 func TestSignalingDropAndRestartOverWS(t *testing.T) {

@@ -32,10 +32,11 @@ import (
 // so the NAT makes a new mapping with a new external port; packets sent to
 // the old mapping are still translated (the old mapping lives until its
 // lifetime runs out) but reach a local port nobody listens on, and are
-// lost. vnet never preserves ports: every new mapping takes the next port
-// of a counter (0xC000 up), including the one made after a mapping
-// expired. So on vnet "the NAT expired the mapping" and "the NAT changed
-// the external port" are one and the same event, and this is it.
+// lost. vnet's port-translating NAT (every preset but none and 1:1) never
+// preserves ports: every new mapping takes the next port of a counter
+// (0xC000 up), including the one made after a mapping expired. So on vnet
+// "the NAT expired the mapping" and "the NAT changed the external port"
+// are one and the same event, and this is it.
 //
 // Without a NAT, or behind vnet's 1:1 NAT (ports preserved), the port the
 // WAN sees changes with the local one: an address change of the endpoint,

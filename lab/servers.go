@@ -25,7 +25,7 @@ type iceServer struct {
 
 // stats of the lab's servers, read by Stats.
 type serverStats struct {
-	authFailures atomic.Uint64 // TURN requests with an unknown user
+	authFailures atomic.Uint64 // TURN requests refused for their credentials
 }
 
 // buildServers starts the STUN and TURN servers the topology asks for.
@@ -83,16 +83,26 @@ func (l *Lab) startTURN(ip string, relay bool) error {
 	srv, err := turn.NewServer(turn.ServerConfig{
 		Realm:         TURNRealm,
 		LoggerFactory: l.logger,
-		AuthHandler: func(user, realm string, _ net.Addr) ([]byte, bool) {
+		// pion asks AuthHandler for the user's key, then checks the
+		// request's MESSAGE-INTEGRITY with it: an unknown user fails
+		// here, a wrong password in the check, which only OnAuth (verdict
+		// false) reports. Each failed request is counted once.
+		AuthHandler: func(user, realm string, src net.Addr) ([]byte, bool) {
 			if !relay {
 				return nil, false // a STUN server: no allocations
 			}
 			if user != TURNUser || realm != TURNRealm {
-				l.servers.authFailures.Add(1)
-				l.note("turn", "auth-failed", fmt.Sprintf("unknown user %q in realm %q", user, realm))
+				l.turnAuthFailed(fmt.Sprintf("from %v: unknown user %q in realm %q", src, user, realm))
 				return nil, false
 			}
 			return key, true
+		},
+		EventHandler: turn.EventHandler{
+			OnAuth: func(src, _ net.Addr, _, user, realm, method string, ok bool) {
+				if !ok {
+					l.turnAuthFailed(fmt.Sprintf("from %v: %s by user %q in realm %q: wrong password (MESSAGE-INTEGRITY check failed)", src, method, user, realm))
+				}
+			},
 		},
 		PacketConnConfigs: l.turnListeners(pc, ip, n, relay),
 	})
@@ -175,7 +185,16 @@ func (l *Lab) iceServers() []webrtc.ICEServer {
 	return out
 }
 
-// TURNAuthFailures counts TURN requests refused for unknown credentials:
-// a misconfigured endpoint never gets a relay, and pion logs nothing about
-// it (FINDINGS.md), so the lab counts and records it.
+// TURNAuthFailures counts TURN requests the lab's TURN server refused for
+// their credentials: an unknown user or realm, or a known user with the
+// wrong password (the request's MESSAGE-INTEGRITY does not check). A
+// misconfigured endpoint never gets a relay, and pion logs nothing about
+// it (FINDINGS.md), so the lab counts each and records it on the timeline
+// ("turn" "auth-failed").
 func (l *Lab) TURNAuthFailures() uint64 { return l.servers.authFailures.Load() }
+
+// turnAuthFailed counts and records one refused TURN request.
+func (l *Lab) turnAuthFailed(detail string) {
+	l.servers.authFailures.Add(1)
+	l.note("turn", "auth-failed", detail)
+}

@@ -25,7 +25,6 @@ type sigMedium struct {
 	addr        string            // guarded by mu: the server's address, kept across restarts
 	blackholed  bool              // guarded by mu
 	beforeBlack *netem.Profile    // guarded by mu: the proxy's profile before a blackhole
-	isolated    []string          // guarded by mu: loopback ids cut by a blackhole
 }
 
 // signalingPoint names the signaling path's impairment point.
@@ -133,7 +132,10 @@ const (
 	// session ends). Clients redial at once, with their backoff.
 	DropReset DropMode = "reset"
 	// DropBlackhole stops every byte, both ways, without closing, until
-	// RestoreSignaling (in memory: every id is isolated).
+	// RestoreSignaling. In memory, where a session cannot be stalled, the
+	// relay goes unreachable instead: every session ends and every dial
+	// is refused, of ids registered when it began and of any that
+	// (re)dials while it lasts.
 	DropBlackhole DropMode = "blackhole"
 )
 
@@ -160,10 +162,9 @@ func (l *Lab) DropSignaling(mode DropMode) error {
 		}
 		m.blackholed = true
 		if m.loop != nil {
-			m.isolated = m.loop.Registered()
-			for _, id := range m.isolated {
-				m.loop.Isolate(id, true)
-			}
+			// Not Isolate of the ids registered now: an id between
+			// sessions (redialing after a reset) or new would slip in.
+			m.loop.SetReachable(false)
 		} else {
 			m.beforeBlack = m.proxy.Shaper().Profile()
 			black := m.beforeBlack.Clone()
@@ -197,10 +198,7 @@ func (l *Lab) RestoreSignaling() error {
 	m.blackholed = false
 	var err error
 	if m.loop != nil {
-		for _, id := range m.isolated {
-			m.loop.Isolate(id, false)
-		}
-		m.isolated = nil
+		m.loop.SetReachable(true)
 	} else {
 		err = m.proxy.Shaper().SetProfile(m.beforeBlack)
 	}

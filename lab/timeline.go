@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/netlab/netlab/netem"
 	"github.com/netlab/netlab/peer"
 	"github.com/netlab/netlab/peer/signaling"
 )
@@ -99,36 +100,53 @@ func (l *Lab) flushLocked() {
 func (l *Lab) note(src, kind, detail string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.noteLocked(src, kind, detail)
+}
+
+// noteLocked is note with l.mu held; it returns the entry's time.
+func (l *Lab) noteLocked(src, kind, detail string) time.Duration {
 	l.flushLocked()
-	l.events = append(l.events, Entry{At: time.Since(l.start), Source: src, Kind: kind, Detail: detail})
+	at := time.Since(l.start)
+	l.events = append(l.events, Entry{At: at, Source: src, Kind: kind, Detail: detail})
+	return at
+}
+
+// profileChange is a SetProfile: from at on, the endpoint's link follows
+// schedule (the new profile's; nil for none).
+type profileChange struct {
+	at       time.Duration
+	schedule []netem.Phase
 }
 
 // Timeline returns everything that happened so far, in time order: the
 // lab's controls, every peer's events (ICE, peer connection, signaling and
 // channel states, heartbeats, reconnects, glare), every signaling client's
-// state changes, and the impairment phases of every endpoint's profile
-// that have begun. Entries of one instant keep the order they happened in
-// where the lab saw it (a control and what came before it).
+// state changes, and the impairment phases of every endpoint's profiles
+// that have begun while that profile was in force (phaseEntries). Entries
+// of one instant keep the order they happened in where the lab saw it (a
+// control and what came before it).
 func (l *Lab) Timeline() []Entry {
 	l.mu.Lock()
 	l.flushLocked()
 	out := slices.Clone(l.events)
+	changes := make(map[string][]profileChange, len(l.profiles))
+	for name, c := range l.profiles {
+		changes[name] = slices.Clone(c)
+	}
 	l.mu.Unlock()
 	now := time.Since(l.start)
 	for _, name := range l.order {
-		p := l.eps[name].cfg.Profile
-		if p == nil {
-			continue
+		var first []netem.Phase
+		if p := l.eps[name].cfg.Profile; p != nil {
+			first = p.Schedule
 		}
-		for i, ph := range p.Schedule {
-			if ph.Start.D() > now {
-				continue
+		spans := append([]profileChange{{at: 0, schedule: first}}, changes[name]...)
+		for i, sp := range spans {
+			until := time.Duration(-1) // in force still
+			if i+1 < len(spans) {
+				until = spans[i+1].at
 			}
-			label := ph.Name
-			if label == "" {
-				label = fmt.Sprintf("phase %d", i)
-			}
-			out = append(out, Entry{At: ph.Start.D(), Source: linkSource(name), Kind: "phase", Detail: label})
+			out = append(out, phaseEntries(name, sp, until, now)...)
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Entry) int {
@@ -140,6 +158,37 @@ func (l *Lab) Timeline() []Entry {
 		}
 		return 0
 	})
+	return out
+}
+
+// phaseEntries are the phases of a profile in force from sp.at until
+// until (-1: still) that have begun by now. A schedule counts from the
+// lab's start whenever its profile was set (netem's epoch is the lab's):
+// a phase that starts while its profile is in force is entered at its
+// start; one that began before the profile was set and has not ended is
+// in force from the set, and entered then; one that ended before, or
+// starts after the profile was replaced, never is.
+func phaseEntries(name string, sp profileChange, until, now time.Duration) []Entry {
+	var out []Entry
+	for i, ph := range sp.schedule {
+		start := ph.Start.D()
+		end := time.Duration(-1) // never
+		switch {
+		case ph.Duration > 0:
+			end = start + ph.Duration.D()
+		case i+1 < len(sp.schedule):
+			end = sp.schedule[i+1].Start.D()
+		}
+		at := max(start, sp.at)
+		if at > now || (until >= 0 && at >= until) || (end >= 0 && at >= end) {
+			continue
+		}
+		label := ph.Name
+		if label == "" {
+			label = fmt.Sprintf("phase %d", i)
+		}
+		out = append(out, Entry{At: at, Source: linkSource(name), Kind: "phase", Detail: label})
+	}
 	return out
 }
 
