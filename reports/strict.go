@@ -131,17 +131,10 @@ func (w *walker) object(t reflect.Type, path string) error {
 	fields := jsonFields(t)
 	seen := map[string]int{}
 	for w.dec.More() {
-		off := w.next()
-		tok, err := w.dec.Token()
+		key, at, off, err := w.key(path, seen, join)
 		if err != nil {
-			return fmt.Errorf("byte %d: %s: %w", off, path, err)
+			return err
 		}
-		key := tok.(string) // object keys are strings
-		at := join(path, key)
-		if first, dup := seen[key]; dup {
-			return fmt.Errorf("byte %d: %s: repeated key (first at byte %d)", off, at, first)
-		}
-		seen[key] = off
 		ft, ok := fields[key]
 		if !ok {
 			for name := range fields {
@@ -164,23 +157,33 @@ func (w *walker) object(t reflect.Type, path string) error {
 func (w *walker) dict(t reflect.Type, path string) error {
 	seen := map[string]int{}
 	for w.dec.More() {
-		off := w.next()
-		tok, err := w.dec.Token()
+		_, at, _, err := w.key(path, seen, func(path, key string) string { return fmt.Sprintf("%s[%q]", path, key) })
 		if err != nil {
-			return fmt.Errorf("byte %d: %s: %w", off, path, err)
+			return err
 		}
-		key := tok.(string)
-		at := fmt.Sprintf("%s[%q]", path, key)
-		if first, dup := seen[key]; dup {
-			return fmt.Errorf("byte %d: %s: repeated key (first at byte %d)", off, at, first)
-		}
-		seen[key] = off
 		if err := w.value(t.Elem(), at); err != nil {
 			return err
 		}
 	}
 	_, err := w.dec.Token() // '}'
 	return err
+}
+
+// key reads an object's next key: the key, its path (made by name), and
+// its offset. A key already in seen (keys by offset) is an error.
+func (w *walker) key(path string, seen map[string]int, name func(path, key string) string) (key, at string, off int, err error) {
+	off = w.next()
+	tok, err := w.dec.Token()
+	if err != nil {
+		return "", "", off, fmt.Errorf("byte %d: %s: %w", off, path, err)
+	}
+	key = tok.(string) // object keys are strings
+	at = name(path, key)
+	if first, dup := seen[key]; dup {
+		return "", "", off, fmt.Errorf("byte %d: %s: repeated key (first at byte %d)", off, at, first)
+	}
+	seen[key] = off
+	return key, at, off, nil
 }
 
 func join(path, key string) string {
