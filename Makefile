@@ -17,32 +17,41 @@ STATICCHECK_VERSION := v0.8.2
 
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all deps test vet run bench fuzz lint clean
+.PHONY: all gomod deps test vet run bench fuzz lint clean
 
 all: test
 
-# Go modules, and Debian's chromium (the Chrome endpoints' browser) when
-# /usr/bin/chromium is missing: installed with apt-get as root, otherwise a
-# message saying what to run.
-CHROMIUM := /usr/bin/chromium
-deps:
+# Go and its modules: all that vet, lint and fuzz need.
+gomod:
 	@command -v $(GO) >/dev/null || { echo "netlab: Go is not installed (want Go 1.26: https://go.dev/dl/)"; exit 1; }
 	$(GO) mod download
-	@if [ ! -x $(CHROMIUM) ]; then \
-		if [ "$$(id -u)" -ne 0 ]; then \
-			echo "netlab: $(CHROMIUM) is missing; install Debian's chromium as root:"; \
-			echo "  apt-get update && apt-get install -y --no-install-recommends chromium"; \
-			echo "(or run 'make deps' as root)"; \
-			exit 1; \
-		fi; \
-		command -v apt-get >/dev/null || { echo "netlab: $(CHROMIUM) is missing and there is no apt-get: install Chromium at $(CHROMIUM) (Debian package chromium)"; exit 1; }; \
-		echo "netlab: installing Debian's chromium"; \
-		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get update && apt-get install -y --no-install-recommends chromium || exit 1; \
-		[ -x $(CHROMIUM) ] || { echo "netlab: apt-get installed chromium but $(CHROMIUM) is still missing"; exit 1; }; \
-	fi
 
-vet: deps
+# What the tests need beyond Go, from Debian when missing: chromium (the
+# Chrome endpoints' browser, at /usr/bin/chromium), a C compiler (go test
+# -race needs cgo, and Go turns cgo off without one) and iproute2 (the
+# loopback-only namespace, scripts/loopback-only). Installed with apt-get
+# as root; otherwise a message says what to run. Without iproute2 the
+# tests still run, outside a namespace, with a warning.
+CHROMIUM := /usr/bin/chromium
+deps: gomod
+	@need=""; \
+	[ -x $(CHROMIUM) ] || need="$$need chromium"; \
+	command -v "$$($(GO) env CC)" >/dev/null 2>&1 || need="$$need gcc libc6-dev"; \
+	want="$$need"; command -v ip >/dev/null 2>&1 || want="$$want iproute2"; \
+	[ -n "$$want" ] || exit 0; \
+	if [ "$$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then \
+		[ -z "$$need" ] && { echo "netlab: warning: iproute2 is missing: tests run outside the loopback-only namespace"; exit 0; }; \
+		echo "netlab: missing:$$need (chromium: the Chrome endpoints; gcc: go test -race)"; \
+		echo "  install Debian's packages as root: apt-get update && apt-get install -y --no-install-recommends$$want"; \
+		echo "  (or run 'make deps' as root; elsewhere: Chromium at $(CHROMIUM) and a C compiler)"; \
+		exit 1; \
+	fi; \
+	echo "netlab: installing Debian's$$want"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update && apt-get install -y --no-install-recommends $$want || exit 1; \
+	[ -x $(CHROMIUM) ] || { echo "netlab: apt-get installed chromium but $(CHROMIUM) is still missing"; exit 1; }
+
+vet: gomod
 	$(GO) vet ./...
 
 # Every test, the scenario suite included, with the race detector; the
@@ -53,7 +62,7 @@ vet: deps
 # real-time specs (Chrome, the virtual/real agreement sample) hold the
 # wall clock to bounds, and go test would otherwise run it beside another
 # package's tests on the machine's two cores.
-test: vet
+test: deps vet
 	$(GO) test -race -count=1 -timeout $(TESTTIMEOUT) -skip '^TestStat' -exec $(NETNS) $$($(GO) list ./... | grep -v '/scenarios$$')
 	$(GO) test -race -count=1 -timeout $(TESTTIMEOUT) -skip '^TestStat' -exec $(NETNS) ./scenarios
 	$(GO) test -count=1 -run '^TestStat' -exec $(NETNS) ./...
@@ -78,17 +87,21 @@ bench: deps
 # Each fuzz target (package:target) for FUZZTIME.
 FUZZ_TARGETS := netem:FuzzParseProfileYAML netem:FuzzParseProfileJSON netem:FuzzShaper \
 	peer/signaling:FuzzDecode peer/signaling:FuzzSSEReader reports:FuzzRead
-fuzz: deps
+fuzz: gomod
 	@set -e; for pt in $(FUZZ_TARGETS); do \
 		p=$${pt%%:*}; t=$${pt#*:}; \
 		echo "== $$p $$t"; \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./$$p; \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -exec $(NETNS) ./$$p; \
 	done
 
-$(BIN)/staticcheck:
-	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-
-lint: vet $(BIN)/staticcheck
+# staticcheck at its pin, in ./bin: installed when missing or of another
+# version (it prints "staticcheck 2026.2.2 (0.8.2)").
+lint: vet
+	@case "$$($(BIN)/staticcheck -version 2>/dev/null)" in \
+		*"($(STATICCHECK_VERSION:v%=%))") ;; \
+		*) echo "GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)"; \
+		   GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) || exit 1;; \
+	esac
 	$(BIN)/staticcheck ./...
 
 clean:

@@ -11,10 +11,10 @@ import (
 	"github.com/netlab/netlab/peer/signaling"
 )
 
-// TestStats: on a link that netem delays 25 ms each way (on a's side),
+// TestEndpointStats: on a link that netem delays 25 ms each way (on a's side),
 // both sides measure an RTT of exactly 50 ms of virtual time, see host
 // candidates, count the bytes and packets, and keep the state history.
-func TestStats(t *testing.T) {
+func TestEndpointStats(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		prof, err := netem.ParseProfile("delay.yaml", []byte("delay: 25ms"))
 		if err != nil {
