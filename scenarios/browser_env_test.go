@@ -2,6 +2,8 @@ package scenarios
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -21,6 +23,8 @@ var (
 	browserMu  sync.Mutex
 	browserErr error
 	suiteBr    *browsers.Browser // guarded by browserMu
+	// launchFailures counts the launches that failed. Guarded by browserMu.
+	launchFailures int
 	// retired are the browsers that died mid-run and were replaced: their
 	// Close errors, and their dirs, which the suite checks for leftover
 	// processes at its end. Guarded by browserMu.
@@ -31,9 +35,15 @@ var (
 // browserLaunchTimeout bounds Chromium's start (0.3-0.45 s measured).
 const browserLaunchTimeout = 30 * time.Second
 
+// browserLaunches bounds the launches that fail for a reason other than a
+// missing Chromium: one slow start on a loaded machine must not sink every
+// Chrome case after it, and a browser that cannot start must not cost each
+// of them browserLaunchTimeout.
+const browserLaunches = 3
+
 // suiteBrowser returns the suite's browser, launching it on first use and
-// again after it died. A launch that failed is not retried: every Chrome
-// case reports it.
+// again after it died. A missing Chromium is not retried, nor a launch
+// after browserLaunches have failed: every Chrome case reports the error.
 func suiteBrowser() (*browsers.Browser, error) {
 	browserMu.Lock()
 	defer browserMu.Unlock()
@@ -47,12 +57,19 @@ func suiteBrowser() (*browsers.Browser, error) {
 		}
 		suiteBr = nil
 	}
-	if suiteBr != nil || browserErr != nil {
-		return suiteBr, browserErr
+	if suiteBr != nil {
+		return suiteBr, nil
+	}
+	if browserErr != nil && (errors.Is(browserErr, browsers.ErrNoChromium) || launchFailures >= browserLaunches) {
+		return nil, browserErr
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), browserLaunchTimeout)
 	defer cancel()
 	suiteBr, browserErr = browsers.Launch(ctx, browsers.Config{})
+	if browserErr != nil {
+		launchFailures++
+		browserErr = fmt.Errorf("launch %d of at most %d: %w", launchFailures, browserLaunches, browserErr)
+	}
 	return suiteBr, browserErr
 }
 

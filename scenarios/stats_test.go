@@ -18,10 +18,11 @@ const statSigma = 3
 // 3-sigma check fails by chance for 0.27% of seeds (one-sided: 0.13%), and
 // a go-go run makes some 26 of them, so a seed other than the default
 // fails one about once in 10 runs with no fault anywhere (README,
-// Repeatability). The seed fixes the draws, so the same seed usually
-// fails the same way again.
-const statChance = "a statistical check: one seed in about %d fails a %s 3-sigma check by chance, " +
-	"and the same seed usually fails it again; run other seeds (-netlab.seed) before suspecting a fault"
+// Repeatability). In virtual time the seed fixes the draws, so the same
+// seed fails the same way again; in real time (Chrome, perf, ws and sse)
+// the draws follow the order packets happen to come in, so it may not.
+const statChance = "a statistical check: one seed in about %d fails a %s 3-sigma check by chance " +
+	"(in virtual time the same seed fails it again; in real time it may not); run other seeds (-netlab.seed) before suspecting a fault"
 
 // sigmaEpsilon absorbs float rounding where the spread is zero (a loss
 // rate of 0 or 1), so that the exact expectation still matches.
