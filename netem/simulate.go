@@ -40,6 +40,7 @@ type SimReport struct {
 // DelayStats summarises one-way delays in milliseconds (nearest-rank
 // percentiles).
 type DelayStats struct {
+	Min  float64 `json:"min"`
 	P50  float64 `json:"p50"`
 	P90  float64 `json:"p90"`
 	P99  float64 `json:"p99"`
@@ -194,6 +195,7 @@ func delayStats(ms []float64) DelayStats {
 		return ms[max(i, 0)]
 	}
 	return DelayStats{
+		Min:  round3(ms[0]),
 		P50:  round3(rank(0.50)),
 		P90:  round3(rank(0.90)),
 		P99:  round3(rank(0.99)),

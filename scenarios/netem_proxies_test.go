@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,9 +43,6 @@ var _ = Describe("netem proxies on loopback", Label("netem"), func() {
 		sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(sink.Close)
-		// Room for a slow reader: a drop in the sink's socket would be a
-		// loss the ledger cannot see.
-		_ = sink.SetReadBuffer(4 << 20)
 		proxy, err := netem.NewUDPProxy(netem.UDPProxyConfig{Target: sink.LocalAddr().String(), Shaper: sh})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(proxy.Close)
@@ -54,29 +52,38 @@ var _ = Describe("netem proxies on loopback", Label("netem"), func() {
 
 		const n = 2000
 		received := make(chan time.Duration, n)
+		var arrived atomic.Int64 // datagrams the sink has read
 		go func() {
 			defer GinkgoRecover()
 			buf := make([]byte, 2048)
 			for {
-				k, err := sink.Read(buf)
+				_, err := sink.Read(buf)
 				if err != nil {
 					return // closed by the cleanup
 				}
 				sent := time.Unix(0, int64(binary.BigEndian.Uint64(buf[:8])))
+				arrived.Add(1)
 				received <- time.Since(sent)
-				_ = k
 			}
 		}()
+		up := func() netem.Counters { return sh.Ledger(netem.Up).Counters }
+		// The sender keeps at most window datagrams between its socket and
+		// the sink's reader (in a socket buffer, in the proxy or in its
+		// delay line): sent, less what the ledger dropped, less what the
+		// sink read. 32 of 200 bytes fit a default socket buffer (Linux's
+		// 208 KiB holds over a hundred, at some 1.3 KiB of kernel memory
+		// each), so a stalled proxy or reader makes the sender wait
+		// rather than the kernel drop what the ledger never sees.
+		const window = 32
+		inFlight := func(sent int) int64 { return int64(sent) - int64(up().Dropped) - arrived.Load() }
 		payload := make([]byte, 200)
 		for i := 0; i < n; i++ {
+			Eventually(inFlight).WithArguments(i).WithTimeout(5*time.Second).WithPolling(time.Millisecond).
+				Should(BeNumerically("<", window), "datagram %d: the proxy or the sink stopped reading", i)
 			binary.BigEndian.PutUint64(payload, uint64(time.Now().UnixNano()))
 			_, err := client.Write(payload)
 			Expect(err).NotTo(HaveOccurred())
-			if i%10 == 9 { // about 1,000 packets/s: even a default socket buffer holds 0.2 s of them
-				time.Sleep(10 * time.Millisecond) // pacing the sender, not waiting for a result
-			}
 		}
-		up := func() netem.Counters { return sh.Ledger(netem.Up).Counters }
 		Eventually(func() uint64 { return up().Packets }).WithTimeout(5 * time.Second).Should(Equal(uint64(n)))
 		want := up().Delivered
 		var got uint64

@@ -159,7 +159,7 @@ func printImpair(w io.Writer, p *netem.Profile, dir netem.Direction, seed uint64
 	fmt.Fprintf(w, "reordered   %d\n", r.Reordered)
 	fmt.Fprintf(w, "corrupted   %d\n", r.Corrupted)
 	d := r.DelayMS
-	fmt.Fprintf(w, "delay ms    p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  mean %.3f  sd %.3f\n", d.P50, d.P90, d.P99, d.Max, d.Mean, d.SD)
+	fmt.Fprintf(w, "delay ms    min %.3f  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  mean %.3f  sd %.3f\n", d.Min, d.P50, d.P90, d.P99, d.Max, d.Mean, d.SD)
 	fmt.Fprintf(w, "throughput  %.0f bit/s\n", r.ThroughputBPS)
 	fmt.Fprintf(w, "ledger      sha256 %s\n", r.LedgerSHA256)
 }

@@ -38,7 +38,7 @@ func TestImpairJSONIsRepeatable(t *testing.T) {
 			t.Errorf("JSON lacks %q", k)
 		}
 	}
-	for _, k := range []string{"p50", "p90", "p99", "max", "mean"} {
+	for _, k := range []string{"min", "p50", "p90", "p99", "max", "mean"} {
 		if _, ok := rep["delay_ms"].(map[string]any)[k]; !ok {
 			t.Errorf("delay_ms lacks %q", k)
 		}
