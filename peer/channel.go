@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/webrtc/v4"
 
@@ -21,15 +22,18 @@ type channel struct {
 	local bool           // read-only: created here
 
 	q        *feed.Queue[[]byte]
-	opened   chan struct{} // closed at the first open
-	closedCh chan struct{} // closed when the channel closes
+	opened   chan struct{} // closed at open (under evMu)
+	closedCh chan struct{} // closed when the channel closes (under evMu)
 	low      chan struct{} // capacity 1: buffered amount went low
-	openOnce sync.Once
-	doneOnce sync.Once
+
+	// evMu orders open and close: both run under it, so a channel opens
+	// at most once and never after it closed, and EventChannelOpen comes
+	// before EventChannelClose. Taken before mu and before the peer's mu.
+	evMu sync.Mutex
 
 	mu  sync.Mutex
 	dc  *webrtc.DataChannel // guarded by mu
-	id  uint16              // guarded by mu: set at open
+	id  uint16              // guarded by mu: set at open, or at close if pion knows it
 	err error               // guarded by mu: why it closed without opening
 }
 
@@ -104,14 +108,31 @@ func (ch *channel) bind(dc *webrtc.DataChannel) {
 		}
 	})
 	dc.OnOpen(func() {
-		if ch.current(dc) {
-			ch.onOpen(dc)
-		}
+		ch.p.channelCallback(ch.label, callbackOpen, func() {
+			if ch.current(dc) {
+				ch.onOpen()
+			}
+		})
 	})
+	// pion runs OnOpen and OnClose each on a goroutine of its own
+	// (datachannel.go onOpen, onClose), so for a channel that closes just
+	// after it opened (a remote channel closed at once, or ours closed by
+	// the remote as soon as it accepted it) this can run first. pion
+	// calls OnClose only for a channel that reached ReadyState open (its
+	// read loop starts there) or for one we closed before that, which
+	// Close has finished already. So open it here first: open and close
+	// are reported in that order, and the late OnOpen does nothing. (For
+	// a channel of ours opened in band, ReadyState is open from the DCEP
+	// OPEN on and sending works, while pion's OnOpen waits for the ACK:
+	// one whose association fails between the two is reported opened and
+	// closed.)
 	dc.OnClose(func() {
-		if ch.current(dc) {
-			ch.finish(true)
-		}
+		ch.p.channelCallback(ch.label, callbackClose, func() {
+			if ch.current(dc) {
+				ch.onOpen()
+				ch.finish(true)
+			}
+		})
 	})
 	dc.OnMessage(func(m webrtc.DataChannelMessage) {
 		if ch.current(dc) {
@@ -126,39 +147,86 @@ func (ch *channel) current(dc *webrtc.DataChannel) bool {
 	return ch.dc == dc
 }
 
-func (ch *channel) onOpen(dc *webrtc.DataChannel) {
-	ch.openOnce.Do(func() {
-		ch.mu.Lock()
-		if id := dc.ID(); id != nil {
-			ch.id = *id
-		}
-		id := ch.id
-		ch.mu.Unlock()
-		close(ch.opened)
-		p := ch.p
-		p.emit(Event{Type: EventChannelOpen, Label: ch.label, ChannelID: id})
-		if !ch.local {
-			p.acceptQueue(ch.label).Push(ch)
-		}
-		p.notify()
-	})
+// onOpen opens the channel: EventChannelOpen, and a remote channel goes
+// to AcceptDataChannel (closed already if it closed at once; its messages
+// can still be read). Once only, and never after the channel closed.
+func (ch *channel) onOpen() {
+	ch.evMu.Lock()
+	defer ch.evMu.Unlock()
+	if ch.isOpen() || ch.isClosed() {
+		return
+	}
+	id := ch.noteID()
+	close(ch.opened)
+	p := ch.p
+	p.emit(Event{Type: EventChannelOpen, Label: ch.label, ChannelID: id})
+	if !ch.local {
+		p.acceptQueue(ch.label).Push(ch)
+	}
+	p.notify()
 }
 
 // finish closes the channel's side: queue, events. event false: the peer
-// is closing (no event, the hub is about to close).
-func (ch *channel) finish(event bool) {
-	ch.doneOnce.Do(func() {
-		close(ch.closedCh)
-		ch.q.Close()
-		if event {
-			ch.mu.Lock()
-			id := ch.id
-			ch.mu.Unlock()
-			ch.p.emit(Event{Type: EventChannelClose, Label: ch.label, ChannelID: id})
-			ch.p.notify()
-		}
-	})
+// is closing (no event, the hub is about to close). It reports whether
+// this call closed the channel (false: it was closed already).
+func (ch *channel) finish(event bool) bool {
+	ch.evMu.Lock()
+	defer ch.evMu.Unlock()
+	if ch.isClosed() {
+		return false
+	}
+	close(ch.closedCh)
+	ch.q.Close()
+	if event {
+		// The id is known at close even for a channel that never opened,
+		// once SCTP has given it one.
+		ch.p.emit(Event{Type: EventChannelClose, Label: ch.label, ChannelID: ch.noteID()})
+		ch.p.notify()
+	}
+	return true
 }
+
+// noteID takes the pion channel's id into id if pion knows it (it does
+// from the start for negotiated and remote channels, from SCTP's start
+// for ours opened in band) and returns id.
+func (ch *channel) noteID() uint16 {
+	ch.mu.Lock()
+	dc := ch.dc
+	ch.mu.Unlock()
+	var known *uint16
+	if dc != nil {
+		known = dc.ID() // pion is not called with mu held
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if known != nil {
+		ch.id = *known
+	}
+	return ch.id
+}
+
+// Data channel callbacks, for channelCallback.
+const (
+	callbackOpen  = "open"
+	callbackClose = "close"
+)
+
+// channelCallback runs body, the pion OnOpen or OnClose callback of the
+// data channel label (user or heartbeat channel), through
+// testHookChannelCallback when a test set it.
+func (p *GoPeer) channelCallback(label, callback string, body func()) {
+	if h := testHookChannelCallback.Load(); h != nil {
+		(*h)(p, label, callback, body)
+		return
+	}
+	body()
+}
+
+// testHookChannelCallback, set only by tests, is given every data channel
+// OnOpen and OnClose callback (peer, label, callbackOpen or callbackClose)
+// and must run its body: a test can hold one back to force an order of
+// pion's callback goroutines that the scheduler rarely picks.
+var testHookChannelCallback atomic.Pointer[func(p *GoPeer, label, callback string, body func())]
 
 // fail closes a channel that could not be (re)created.
 func (ch *channel) fail(err error) {
@@ -257,12 +325,13 @@ func (ch *channel) Close() error {
 	ch.mu.Lock()
 	dc := ch.dc
 	ch.mu.Unlock()
-	var err error
-	if dc != nil && !ch.isClosed() {
-		err = dc.Close()
+	// Finish before pion closes: its OnClose then finds the channel
+	// closed, and one closed before it opened is not opened there.
+	// No event for a channel that never existed.
+	if !ch.finish(dc != nil) || dc == nil {
+		return nil
 	}
-	ch.finish(dc != nil) // no event for a channel that never existed
-	return err
+	return dc.Close()
 }
 
 // CreateDataChannel creates a channel (under the pair lock, or by perfect
@@ -338,8 +407,10 @@ func (p *GoPeer) CreateDataChannel(ctx context.Context, label string, opts Chann
 	return ch, nil
 }
 
-// AcceptDataChannel returns the next open channel the remote created with
-// this label; channels that opened before anyone asked are kept.
+// AcceptDataChannel returns the next channel the remote created with this
+// label, once it has opened; channels that opened before anyone asked are
+// kept, also when they have closed since (what they received can still
+// be read).
 func (p *GoPeer) AcceptDataChannel(ctx context.Context, label string) (Channel, error) {
 	ch, err := p.acceptQueue(label).Pop(ctx)
 	if errors.Is(err, feed.ErrClosed) {

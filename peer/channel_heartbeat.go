@@ -3,6 +3,7 @@ package peer
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -47,17 +48,32 @@ func (p *GoPeer) ensureHeartbeatChannel(pc *webrtc.PeerConnection) {
 		defer p.mu.Unlock()
 		return p.hbDC == dc && !p.closed
 	}
+	// pion runs OnOpen and OnClose each on a goroutine of its own, so a
+	// channel that closes just after it opened may see its close first:
+	// the path is added only while the channel has not closed, under
+	// pathMu so that a close cannot slip in between.
+	var pathMu sync.Mutex
+	closed := false // guarded by pathMu
 	dc.OnOpen(func() {
-		if current() {
-			p.hb.AddPath(pathDataChannel, func(_ context.Context, payload []byte) error {
-				return dc.Send(payload)
-			})
-		}
+		p.channelCallback(heartbeatChannelLabel, callbackOpen, func() {
+			pathMu.Lock()
+			defer pathMu.Unlock()
+			if !closed && current() {
+				p.hb.AddPath(pathDataChannel, func(_ context.Context, payload []byte) error {
+					return dc.Send(payload)
+				})
+			}
+		})
 	})
 	dc.OnClose(func() {
-		if current() {
-			p.hb.RemovePath(pathDataChannel)
-		}
+		p.channelCallback(heartbeatChannelLabel, callbackClose, func() {
+			pathMu.Lock()
+			defer pathMu.Unlock()
+			closed = true
+			if current() {
+				p.hb.RemovePath(pathDataChannel)
+			}
+		})
 	})
 	dc.OnMessage(func(m webrtc.DataChannelMessage) {
 		if current() {

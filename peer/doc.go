@@ -50,6 +50,10 @@
 // 1023, unordered, maxRetransmits 0) that both sides create with the first
 // data section, before SCTP starts (see ensureHeartbeatChannel for the pion
 // race this avoids). It never shows in AcceptDataChannel or the events.
+// A signaling beat is sent only while the signaling client is connected:
+// the client would keep it for the next connection, in the queue every
+// peer of the id shares, crowding out lock requests and bye; a beat not
+// sent is a beat lost, which is what the remote's heartbeat notices.
 //
 // A negotiated channel created after SCTP is up needs no signaling, but
 // in pion v4.2.1 the remote must not send on it before this side has

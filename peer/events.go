@@ -11,8 +11,8 @@ type EventType string
 
 const (
 	EventState              EventType = "state"               // a state machine changed (Machine, State)
-	EventChannelOpen        EventType = "channel-open"        // Label, ChannelID
-	EventChannelClose       EventType = "channel-close"       // Label, ChannelID
+	EventChannelOpen        EventType = "channel-open"        // Label, ChannelID; before the channel's EventChannelClose
+	EventChannelClose       EventType = "channel-close"       // Label, ChannelID; a channel closed before it opened has no EventChannelOpen
 	EventTrack              EventType = "track"               // a remote track arrived (Detail: kind)
 	EventHeartbeatTimeout   EventType = "heartbeat-timeout"   // nothing heard from the remote for Timeout (Path, Since)
 	EventHeartbeatRecovered EventType = "heartbeat-recovered" // heard again after a timeout (Path, Duration: silence)

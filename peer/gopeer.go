@@ -33,8 +33,9 @@ const (
 //	CreateDataChannel / AddMedia / Restart ─▶ pairLock.Acquire ─▶ create + offer + wait answer + settle
 //	pion callbacks ─▶ events (feed.Hub), state history, reconnectLoop, negotiator
 //
-// Lock order: negMu before mu; pion is never called with mu held (its
-// callbacks take mu).
+// Lock order: negMu before mu; a channel's evMu before mu. pion is never
+// called with mu held (its callbacks take mu), except SignalingState, an
+// atomic load (noteSignaling).
 type GoPeer struct {
 	cfg    Config            // read-only
 	opts   options           // read-only
@@ -170,6 +171,7 @@ func New(cfg Config, opts ...Option) (*GoPeer, error) {
 
 	p.lock = newPairLock(lockConfig{Local: cfg.ID, Remote: cfg.RemoteID, Timeout: cfg.LockTimeout, Send: p.send})
 	p.hb = newHeartbeat(cfg.Heartbeat, p.emit)
+	p.hb.SetGate(pathSignaling, p.signalingUp) // no beats queued in the shared client while it is down
 	p.sub = p.client.Subscribe(signaling.Filter{From: cfg.RemoteID})
 	p.hb.Start()
 	for _, loop := range []func(){p.readLoop, p.negotiatorLoop, p.candidateLoop, p.reconnectLoop, p.clientLoop} {
@@ -363,15 +365,7 @@ func (p *GoPeer) recordState(machine, state string) {
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.states[machine] == state {
-		return
-	}
-	p.states[machine] = state
-	p.history = append(p.history, StateChange{At: now, Machine: machine, State: state})
-	p.notifyLocked()
-	// Published under mu so that events keep the history's order (the
-	// hub calls nothing back).
-	p.emit(Event{Type: EventState, At: now, Machine: machine, State: state})
+	p.recordStateLocked(now, machine, state)
 }
 
 // clientLoop turns the signaling client's events into the peer's.

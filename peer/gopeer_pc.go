@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -141,12 +142,50 @@ func (p *GoPeer) newPC() (*webrtc.PeerConnection, error) {
 	return pc, nil
 }
 
-// noteSignaling records pc's signaling state if pc is current.
+// noteSignaling records pc's signaling state if pc is current. It runs
+// after every Set*Description (negotiate*.go) and from pion's
+// OnSignalingStateChange, which pion starts on a goroutine of its own for
+// each change, so notes of one change can run after notes of the next.
+// The state is therefore read under mu, the lock that orders the
+// records: a note that read it before taking mu could record it after a
+// later note had recorded a newer one (seen once in ~1,200 exchanges).
+// Read under mu, the notes sample pion's state in the order they record
+// it, so the history is pion's sequence of states (recordState drops a
+// repeat) and the last note, which comes after the last change, records
+// the current state. SignalingState is an atomic load: it takes no pion
+// lock, so reading it under mu cannot deadlock with pion's callbacks.
+//
+// pion v4.2.1's Close sets SignalingStateClosed without calling
+// OnSignalingStateChange: "closed" is recorded only if someone notes it.
 func (p *GoPeer) noteSignaling(pc *webrtc.PeerConnection) {
-	if p.isCurrent(pc) {
-		p.recordState(machineSignaling, pc.SignalingState().String())
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pc != pc {
+		return
 	}
+	state := pc.SignalingState().String()
+	if h := testHookSignalingRead.Load(); h != nil {
+		(*h)(p)
+	}
+	p.recordStateLocked(time.Now(), machineSignaling, state)
 }
+
+// recordStateLocked is recordState for a caller that holds mu.
+func (p *GoPeer) recordStateLocked(at time.Time, machine, state string) {
+	if p.states[machine] == state {
+		return
+	}
+	p.states[machine] = state
+	p.history = append(p.history, StateChange{At: at, Machine: machine, State: state})
+	p.notifyLocked()
+	// Published under mu so that events keep the history's order (the
+	// hub calls nothing back).
+	p.emit(Event{Type: EventState, At: at, Machine: machine, State: state})
+}
+
+// testHookSignalingRead, set only by tests, runs in noteSignaling between
+// reading pion's signaling state and recording it (with mu held).
+var testHookSignalingRead atomic.Pointer[func(*GoPeer)]
 
 // rtpCounter is an interceptor counting the RTP packets and payload
 // bytes written to the transport (pion v4.2.1 has no outbound-rtp stats).

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/netlab/netlab/peer/signaling"
 )
 
 // Heartbeat defaults.
@@ -79,9 +81,10 @@ type heartbeat struct {
 	emitMu sync.Mutex
 
 	mu      sync.Mutex
-	state   hbState   // guarded by mu
-	paths   []*hbPath // guarded by mu: in the order added
-	pending []Event   // guarded by mu: events for run to emit, in order
+	state   hbState                // guarded by mu
+	paths   []*hbPath              // guarded by mu: in the order added
+	gates   map[string]func() bool // guarded by mu: SetGate's, by path name
+	pending []Event                // guarded by mu: events for run to emit, in order
 }
 
 type hbState int
@@ -130,6 +133,26 @@ func (h *heartbeat) AddPath(name string, send func(ctx context.Context, payload 
 	p.send = send
 	p.nextSend, p.lastHeard, p.silent = now, now, false
 	h.wakeLocked()
+}
+
+// SetGate makes beats on path name go out only while up reports true. A
+// beat due while it is false is not sent: its seq is used, as by a beat
+// lost on the way, and nothing is kept for later. Watching the path is
+// unaffected, so the remote still notices the silence. up runs on the
+// heartbeat's goroutine without its lock, once per beat due; nil removes
+// the gate. It may be set before the path is added and outlives
+// RemovePath.
+func (h *heartbeat) SetGate(name string, up func() bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if up == nil {
+		delete(h.gates, name)
+		return
+	}
+	if h.gates == nil {
+		h.gates = map[string]func() bool{}
+	}
+	h.gates[name] = up
 }
 
 // RemovePath stops sending and watching on a path.
@@ -228,6 +251,7 @@ func (h *heartbeat) wakeLocked() {
 type hbSend struct {
 	send    func(ctx context.Context, payload []byte) error
 	payload []byte
+	up      func() bool // the path's gate, or nil
 }
 
 // run sends beats when due and raises timeouts at lastHeard+Interval+Timeout.
@@ -242,6 +266,9 @@ func (h *heartbeat) run() {
 		}
 		h.flush()
 		for _, s := range sends {
+			if s.up != nil && !s.up() {
+				continue // gated: not sent, a beat lost
+			}
 			// A send that blocks costs at most one Interval of
 			// detection delay; the beat is lost, as on a bad path.
 			ctx, cancel := context.WithTimeout(h.ctx, h.cfg.Interval)
@@ -273,7 +300,7 @@ func (h *heartbeat) tick() (sends []hbSend, next time.Time, ok bool) {
 			p.seq++
 			payload, err := json.Marshal(beat{Seq: p.seq, Path: p.name})
 			if err == nil && p.send != nil { // Marshal cannot fail on two plain fields
-				sends = append(sends, hbSend{send: p.send, payload: payload})
+				sends = append(sends, hbSend{send: p.send, payload: payload, up: h.gates[p.name]})
 			}
 			// Keep to the schedule; after a stall, start again from now
 			// rather than sending the missed beats in a burst.
@@ -309,4 +336,18 @@ func (h *heartbeat) flush() {
 	for _, e := range evs {
 		h.emit(e)
 	}
+}
+
+// signalingUp is the gate of the signaling path's beats (SetGate): the
+// signaling client is connected. While it is down, Client.Send queues
+// what it is given for the next connection, in one queue (QueueLimit,
+// default 256) shared by every peer of the id: a beat every Interval
+// would fill it in 256 s, after which lock requests fail at once with
+// ErrQueueFull and Close's bye is dropped, and the beats kept would reach
+// the remote in a stale burst on reconnect. A beat skipped is a beat
+// lost, which is what the remote's heartbeat is there to notice. The
+// state is read just before the send: a disconnection in between queues
+// one beat at most.
+func (p *GoPeer) signalingUp() bool {
+	return p.client.State() == signaling.StateConnected
 }
