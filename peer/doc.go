@@ -22,6 +22,23 @@
 // gets a locked negotiation of its own when nothing else will carry the
 // change). The answering side answers whenever an offer comes.
 //
+// An offer that pion has set cannot be withdrawn (v4.2.1 has no
+// rollback), so one that could not be sent, or whose answer never came,
+// would block every later offer. It is sent again instead, the same offer
+// with the same ICE credentials, before anything new is offered: under
+// GlareLock by the body that made it (a failed send is retried with
+// backoff while its context lasts, the lock kept), once more as a body
+// gives up, by the next body on this side, and before this side grants
+// the lock to the remote, so that the remote answers it rather than
+// offering across it; the negotiator retries an offer that could not be
+// sent until it is out. Under GlarePerfect only an offer that could not be
+// sent is sent again (by the negotiator, with backoff): a duplicate could
+// collide with a polite pion's own offer. A remote that has applied the
+// offer already applies it again as a renegotiation that changes nothing;
+// a second answer that cannot answer our current offer is dropped. Each
+// re-send is an EventError whose Detail says "re-sent the unanswered
+// offer".
+//
 // Negotiation, GlarePerfect: textbook perfect negotiation, politeness by
 // id (ID < RemoteID is polite). Pion v4.2.1 cannot roll back: its
 // SetLocalDescription rejects type rollback (signalingstate.go allows no

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -88,6 +89,9 @@ func (p *GoPeer) handleMessage(m signaling.Message) {
 		}
 		p.onCandidate(m, c)
 	case signaling.TypeLockRequest, signaling.TypeLockResponse:
+		if m.Type == signaling.TypeLockRequest && m.To == p.cfg.ID {
+			p.resendBeforeGrant()
+		}
 		if !p.lock.Handle(m) {
 			p.emitErr(badSignal(m, "not addressed to the pair %s-%s", p.cfg.ID, p.cfg.RemoteID))
 		}
@@ -144,7 +148,11 @@ func (p *GoPeer) onOffer(m signaling.Message, desc webrtc.SessionDescription) {
 	if st := pc.SignalingState(); st != webrtc.SignalingStateStable {
 		if p.cfg.Glare == GlareLock {
 			p.emit(Event{Type: EventGlare, Detail: "ignored: the remote offered without holding the pair lock"})
-			p.emitErr(fmt.Errorf("%w: offer from %s while %s: the remote offered without holding the pair lock; ignored", ErrNegotiation, m.From, st))
+			why := "the remote offered without holding the pair lock"
+			if p.unansweredLocked(pc) {
+				why = "an offer of ours is still unanswered (pion cannot withdraw it; our next negotiation sends it again)"
+			}
+			p.emitErr(fmt.Errorf("%w: offer from %s while %s: %s; ignored", ErrNegotiation, m.From, st, why))
 			return
 		}
 		var ok bool
@@ -209,6 +217,13 @@ func (p *GoPeer) onAnswer(m signaling.Message, desc webrtc.SessionDescription) {
 		p.emitErr(badSignal(m, "answer while %s (no offer of ours outstanding); ignored", st))
 		return
 	}
+	if why := staleAnswer(pc, desc); why != "" {
+		// Our offer went out twice (resendOfferLocked) and the remote
+		// answered both: this is the second answer to the earlier offer,
+		// overtaken by our next one. The answer to that is still to come.
+		p.emitErr(badSignal(m, "answer to an earlier offer of ours (%s); ignored", why))
+		return
+	}
 	err := pc.SetRemoteDescription(desc)
 	p.noteSignaling(pc)
 	if err != nil {
@@ -217,6 +232,9 @@ func (p *GoPeer) onAnswer(m signaling.Message, desc webrtc.SessionDescription) {
 		p.finishOfferLocked(fmt.Errorf("%w: %w", ErrNegotiation, err))
 		return
 	}
+	// Candidates still held for an offer whose send had failed: the
+	// remote has it after all.
+	p.releaseCandidates()
 	p.flushRemoteCandidatesLocked(pc)
 	p.exchanges++
 	p.finishOfferLocked(nil)
@@ -320,7 +338,9 @@ func (p *GoPeer) flushCandidatesLocked() {
 	p.candBuf = nil
 }
 
-// sendDescription sends d, then the candidates held meanwhile.
+// sendDescription sends d, then the candidates held meanwhile. An offer
+// that fails to send keeps them held: it stays pending (pion cannot take
+// it back) and they follow it when it is re-sent (resendOfferLocked).
 func (p *GoPeer) sendDescription(d webrtc.SessionDescription) error {
 	p.outMu.Lock()
 	defer p.outMu.Unlock()
@@ -331,6 +351,9 @@ func (p *GoPeer) sendDescription(d webrtc.SessionDescription) error {
 		sdp = strings.ReplaceAll(sdp, "a=setup:actpass", "a=setup:active")
 	}
 	err := p.send(p.ctx, d.Type.String(), sessionDescriptionInit{Type: d.Type.String(), SDP: sdp})
+	if err != nil && d.Type == webrtc.SDPTypeOffer {
+		return err
+	}
 	p.localUfrag = sdpUfrag(d.SDP)
 	p.flushCandidatesLocked()
 	return err
@@ -374,7 +397,10 @@ func (p *GoPeer) candidateLoop() {
 }
 
 // offerLocked creates, sets and sends an offer; the returned channel
-// gets the outcome of the answer.
+// gets the outcome of the answer. Once set, the offer is pion's until
+// answered: if its send fails it stays pending, unanswered
+// (unansweredLocked), and has to be re-sent (resendOfferLocked) before
+// anything else can be offered.
 func (p *GoPeer) offerLocked(pc *webrtc.PeerConnection, iceRestart bool) (chan error, error) {
 	if p.isClosed() {
 		return nil, p.closedErr()
@@ -388,14 +414,15 @@ func (p *GoPeer) offerLocked(pc *webrtc.PeerConnection, iceRestart bool) (chan e
 	// CreateOffer with ICERestart restarts ICE and gathers at once: hold
 	// our candidates from here until the offer is out.
 	p.holdCandidates()
-	defer p.releaseCandidates()
 	offer, err := pc.CreateOffer(&webrtc.OfferOptions{ICERestart: iceRestart})
 	if err != nil {
+		p.releaseCandidates()
 		return nil, fmt.Errorf("%w: %s creating an offer: %w", ErrNegotiation, p.cfg.ID, err)
 	}
 	err = pc.SetLocalDescription(offer)
 	p.noteSignaling(pc)
 	if err != nil {
+		p.releaseCandidates()
 		return nil, fmt.Errorf("%w: %s setting its offer: %w", ErrNegotiation, p.cfg.ID, err)
 	}
 	p.forceOffer = false
@@ -406,16 +433,134 @@ func (p *GoPeer) offerLocked(pc *webrtc.PeerConnection, iceRestart bool) (chan e
 	p.offerWait = wait
 	if err := p.sendDescription(offer); err != nil {
 		p.offerWait = nil
-		return nil, fmt.Errorf("%w: %s sending its offer to %s: %w", ErrNegotiation, p.cfg.ID, p.cfg.RemoteID, err)
+		return nil, fmt.Errorf("%w: %s sending its offer to %s (the offer stays pending, to be sent again): %w", ErrNegotiation, p.cfg.ID, p.cfg.RemoteID, err)
 	}
 	return wait, nil
+}
+
+// unansweredLocked reports whether pc holds an offer of ours that nothing
+// waits an answer for: its send failed, the negotiation that made it
+// stopped waiting (its answer or the offer itself was lost), or its
+// answer was refused. pion v4.2.1 can neither replace nor roll back a
+// local offer, so nothing else can be offered until that one is answered:
+// it is the offer to send again.
+func (p *GoPeer) unansweredLocked(pc *webrtc.PeerConnection) bool {
+	return p.offerWait == nil && pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer && pc.PendingLocalDescription() != nil
+}
+
+// unsentLocked: an unanswered offer (unansweredLocked) that never went
+// out; its candidates are still held.
+func (p *GoPeer) unsentLocked(pc *webrtc.PeerConnection) bool {
+	if !p.unansweredLocked(pc) {
+		return false
+	}
+	p.outMu.Lock()
+	defer p.outMu.Unlock()
+	return !p.descSent
+}
+
+func (p *GoPeer) offerUnsent() bool {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	return !p.isClosed() && p.unsentLocked(p.currentPC())
+}
+
+// resendOfferLocked sends pc's unanswered offer (unansweredLocked) again,
+// the same offer with the same ICE credentials, and returns the channel
+// told of its answer.
+//
+// The remote may have had it already: one that applied it and answered
+// (the answer was lost) is stable with it as its remote description, and
+// applies it again as a renegotiation that changes nothing (the same
+// ufrag is no ICE restart; pion and Chrome answer with what they have).
+// If both answers reach us, the second is the remote's answer to an
+// offer already answered; signaling keeps it ahead of the remote's next
+// lockResponse, and onAnswer drops it should it arrive after our next
+// offer anyway (staleAnswer).
+func (p *GoPeer) resendOfferLocked(pc *webrtc.PeerConnection) (chan error, error) {
+	wait := make(chan error, 1)
+	if err := p.sendAgainLocked(pc, wait, ""); err != nil {
+		return nil, err
+	}
+	return wait, nil
+}
+
+// sendAgainLocked sends pc's unanswered offer again; wait (if not nil)
+// becomes offerWait, told of the answer. Without one the offer stays
+// unanswered for the next negotiation, unless its answer comes first.
+func (p *GoPeer) sendAgainLocked(pc *webrtc.PeerConnection, wait chan error, why string) error {
+	if p.isClosed() {
+		return p.closedErr()
+	}
+	if !p.unansweredLocked(pc) {
+		return fmt.Errorf("%w: %s has no unanswered offer to send again (signaling %s)", ErrNegotiation, p.cfg.ID, pc.SignalingState())
+	}
+	offer := pc.PendingLocalDescription() // with the candidates gathered so far
+	p.holdCandidates()
+	p.offerWait = wait
+	if err := p.sendDescription(*offer); err != nil {
+		p.offerWait = nil
+		return fmt.Errorf("%w: %s re-sending its unanswered offer to %s: %w", ErrNegotiation, p.cfg.ID, p.cfg.RemoteID, err)
+	}
+	p.emitErr(fmt.Errorf("%w: %s re-sent the unanswered offer to %s%s (its first send failed, or no answer came): pion cannot withdraw a local offer, so the same offer goes again before anything new", ErrNegotiation, p.cfg.ID, p.cfg.RemoteID, why))
+	return nil
+}
+
+// resendBeforeGrant runs before a lockRequest from the remote is handled
+// (GlareLock): if an offer of ours is unanswered and we do not hold the
+// lock (whose body would send it), it goes out again first, so that the
+// remote answers it before its own body offers. Were the remote to offer
+// across it, both pion peers would be left with an offer the other
+// ignores, for good.
+func (p *GoPeer) resendBeforeGrant() {
+	if p.cfg.Glare != GlareLock || p.lock.Held() {
+		return
+	}
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	if pc := p.currentPC(); !p.isClosed() && p.unansweredLocked(pc) {
+		if err := p.sendAgainLocked(pc, nil, " before granting the pair lock"); err != nil {
+			p.emitErr(err)
+		}
+	}
+}
+
+// staleAnswer says why desc cannot be the answer to pc's pending offer,
+// or "" when it can: an answer has as many m-lines as its offer, and
+// answers an ICE restart with new credentials of its own.
+func staleAnswer(pc *webrtc.PeerConnection, desc webrtc.SessionDescription) string {
+	offer := pc.PendingLocalDescription()
+	if offer == nil {
+		return ""
+	}
+	if a, o := countMLines(desc.SDP), countMLines(offer.SDP); a != o {
+		return fmt.Sprintf("it has %d m-lines, our offer %d", a, o)
+	}
+	cl, cr := pc.CurrentLocalDescription(), pc.CurrentRemoteDescription()
+	if cl == nil || cr == nil {
+		return ""
+	}
+	if u := sdpUfrag(offer.SDP); u != "" && u != sdpUfrag(cl.SDP) && sdpUfrag(desc.SDP) == sdpUfrag(cr.SDP) {
+		return "our offer restarts ICE and it keeps the remote's old ICE credentials"
+	}
+	return ""
+}
+
+func countMLines(s string) int {
+	n := 0
+	for _, line := range strings.Split(s, "\n") {
+		if strings.HasPrefix(line, "m=") {
+			n++
+		}
+	}
+	return n
 }
 
 // needsNegotiationLocked is our view of pion's negotiation-needed check
 // (which pion does not export): something local that the current
 // descriptions do not carry yet.
 func (p *GoPeer) needsNegotiationLocked(pc *webrtc.PeerConnection) bool {
-	if p.forceOffer || p.restartPending {
+	if p.forceOffer || p.restartPending || p.unansweredLocked(pc) {
 		return true
 	}
 	hasDC := p.hasChannelsLocked()
@@ -458,11 +603,22 @@ func (p *GoPeer) kickNegotiator() {
 }
 
 // negotiatorLoop offers what pion (or our own bookkeeping) says needs
-// negotiating and that no operation is about to negotiate anyway.
+// negotiating and that no operation is about to negotiate anyway. An
+// offer of ours whose send failed is tried again, with backoff (250 ms
+// doubling to 5 s), until it is out: nothing else can be offered before
+// it is answered. Those retries report an error only once the offer went
+// out (a failure to send it is what was reported already).
 func (p *GoPeer) negotiatorLoop() {
+	retry := time.NewTimer(restartBackoffMax)
+	retry.Stop()
+	defer retry.Stop()
+	var backoff time.Duration
 	for {
+		retrying := false
 		select {
 		case <-p.kick:
+		case <-retry.C:
+			retrying = true
 		case <-p.ctx.Done():
 			return
 		}
@@ -472,8 +628,16 @@ func (p *GoPeer) negotiatorLoop() {
 		} else {
 			err = p.lockNegotiate()
 		}
-		if err != nil && p.ctx.Err() == nil {
+		unsent := p.offerUnsent()
+		if err != nil && p.ctx.Err() == nil && !(retrying && unsent) {
 			p.emitErr(err)
+		}
+		if unsent {
+			backoff = min(max(2*backoff, restartBackoffMin), restartBackoffMax)
+			retry.Reset(backoff)
+		} else {
+			backoff = 0
+			retry.Stop()
 		}
 	}
 }

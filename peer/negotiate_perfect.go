@@ -22,6 +22,15 @@ import (
 //     remote offer is accepted. After the first exchange the collision
 //     fails with ErrUnsupported (perfectErr) and signaling stays wedged:
 //     use GlareLock for sessions that renegotiate.
+//
+// An offer of ours that pion has set but that could not be sent
+// (unsentLocked) would block every later offer for good, pion having no
+// rollback: the negotiator sends that same offer again at its next turn,
+// and retries it with backoff until it is out; the answer to it lets the
+// next offer (an ICE restart still wanted, say) go. Only an offer that
+// never reached the remote is sent again: a duplicate could reach a
+// polite remote that has offered since, a collision a polite pion cannot
+// survive. (An offer whose answer we refused stays as it was.)
 
 // perfectNegotiate is the negotiator's turn under GlarePerfect.
 func (p *GoPeer) perfectNegotiate() error {
@@ -34,7 +43,16 @@ func (p *GoPeer) perfectNegotiate() error {
 	wedged := p.perfectErr != nil
 	p.mu.Unlock()
 	pc := p.currentPC()
-	if wedged || pc.SignalingState() != webrtc.SignalingStateStable || !p.needsNegotiationLocked(pc) {
+	if wedged {
+		return nil
+	}
+	if p.unsentLocked(pc) {
+		if _, err := p.resendOfferLocked(pc); err != nil {
+			return fmt.Errorf("peer %s: perfect negotiation: %w", p.cfg.ID, err)
+		}
+		return nil
+	}
+	if pc.SignalingState() != webrtc.SignalingStateStable || !p.needsNegotiationLocked(pc) {
 		return nil
 	}
 	if _, err := p.offerLocked(pc, p.restartPending); err != nil {
@@ -50,6 +68,11 @@ func (p *GoPeer) perfectCollisionLocked(pc *webrtc.PeerConnection, st webrtc.Sig
 	if !p.polite {
 		p.ignoreOffer = true
 		p.emit(Event{Type: EventGlare, Detail: "ignored the remote offer (impolite side)"})
+		if p.unsentLocked(pc) {
+			// The polite side is to take ours instead, which it has
+			// never had: send it.
+			p.kickNegotiator()
+		}
 		return nil, false
 	}
 	if p.exchanges > 0 {

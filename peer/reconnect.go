@@ -26,8 +26,11 @@ import (
 // policy). Under GlarePerfect only the impolite side restarts: two
 // crossing restart offers would be a collision that a polite pion cannot
 // roll back.
-// While signaling is down the policy waits for it (the client queues
-// nothing of ours meanwhile). A remote that said bye is not restarted.
+// While signaling is down the policy waits for it rather than queue a
+// restart in the client; the signaling heartbeat is not sent meanwhile
+// either (signalingUp), so nothing periodic of ours fills the client's
+// queue, which every peer of the id shares. A remote that said bye is not
+// restarted.
 //
 // Events: EventDisconnected when ICE first leaves connected (Duration:
 // from the last packet heard on the selected pair, else from the last
