@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
 
 	"github.com/netlab/netlab/peer"
 	"github.com/netlab/netlab/peer/signaling"
@@ -38,6 +40,7 @@ func TestChromeClient(t *testing.T) {
 	}
 	t.Run("ws-reconnect", func(t *testing.T) { clientReconnect(t, ctx, b, page.URL()) })
 	t.Run("close-error-kept", func(t *testing.T) { clientCloseErrorKept(t, ctx, b, page.URL()) })
+	t.Run("connected-after-listing", func(t *testing.T) { clientConnectedAfterListing(t, ctx, b, page.URL()) })
 	t.Run("bad-config", func(t *testing.T) {
 		_, err := NewChromeClient(ctx, nil, page.URL(), ChromeClientConfig{ID: "tab", Signaling: SignalingConfig{Kind: "pigeon"}})
 		if !errors.Is(err, peer.ErrBadConfig) {
@@ -78,6 +81,69 @@ func clientCloseErrorKept(t *testing.T, ctx context.Context, b *Browser, pageURL
 	}
 	if again := c.Close(); again != first {
 		t.Errorf("second Close: %v, want the first's %v", again, first)
+	}
+}
+
+// clientConnectedAfterListing: the page's WebSocket client is connected
+// once the server's listing says its id is registered, not when the
+// socket opens (the server registers after the upgrade; a message sent to
+// the id in between is refused as unknown-recipient). A stand-in server
+// upgrades and holds the listing back.
+func clientConnectedAfterListing(t *testing.T, ctx context.Context, b *Browser, pageURL string) {
+	upgraded := make(chan *websocket.Conn, 4)
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := up.Upgrade(w, r, nil); err == nil {
+			upgraded <- c
+		}
+	})}
+	served := make(chan struct{})
+	go func() { defer close(served); hs.Serve(ln) }()
+	t.Cleanup(func() { hs.Close(); <-served })
+
+	tab := newTabT(t, ctx, b)
+	type result struct {
+		c   *ChromeClient
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := NewChromeClient(ctx, tab, pageURL, ChromeClientConfig{ID: "tab", Signaling: SignalingConfig{Kind: SignalingWS, URL: "http://" + ln.Addr().String()}})
+		done <- result{c, err}
+	}()
+	var conn *websocket.Conn
+	select {
+	case conn = <-upgraded:
+	case <-ctx.Done():
+		t.Fatal("the page never opened its WebSocket")
+	}
+	defer conn.Close()
+	select {
+	case r := <-done:
+		if r.c != nil {
+			r.c.Close()
+		}
+		t.Fatalf("NewChromeClient returned (err %v) with no listing sent: the page called itself connected when the socket opened", r.err)
+	case <-time.After(300 * time.Millisecond): // a bounded look for a wrong early return, which comes within milliseconds of the open
+	}
+	listing := signaling.Message{From: "tab", To: "tab", Type: signaling.TypeListing, Data: json.RawMessage(`{"ip":"127.0.0.1","version":"1","peers":["tab"]}`)}
+	if err := conn.WriteJSON(listing); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if r.err != nil {
+			t.Fatalf("NewChromeClient after the listing: %v", r.err)
+		}
+		if err := r.c.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("NewChromeClient did not return after the listing")
 	}
 }
 

@@ -204,6 +204,20 @@
         sendEvent({ type: 'error', detail: `signaling: a bad message from the server: ${errText(e)}` });
         return;
       }
+      this.received(m);
+    }
+    // received takes every message from the server. The first, the
+    // server's listing (from = to = our id), says the id is registered:
+    // only then is the client connected and its queue sent. A WebSocket's
+    // open, or an event stream's headers, come before the server has
+    // registered the id (the Go client waits for the listing too), and a
+    // message sent to us in between is refused as unknown-recipient.
+    received(m) {
+      if (!this.connected && m && m.type === 'listing' && m.from === this.id && m.to === this.id) {
+        this.attempt = 0;
+        this.setState('connected');
+        this.flushQueue();
+      }
       this.onMessage(m);
     }
   }
@@ -219,11 +233,8 @@
           return;
         }
         this.ws = ws;
-        ws.onopen = () => {
-          this.attempt = 0;
-          this.setState('connected');
-          this.flushQueue();
-        };
+        // Connected once the server's listing arrives (received), not at
+        // open: the server registers the id after the upgrade.
         ws.onmessage = (e) => this.handleRaw(typeof e.data === 'string' ? e.data : '');
         ws.onclose = (e) => {
           this.ws = null;
@@ -265,9 +276,7 @@
         signal: this.abort.signal, headers: { Accept: 'text/event-stream' }, cache: 'no-store',
       });
       if (!resp.ok || !resp.body) throw new Error(`GET /messages: ${resp.status}`);
-      this.attempt = 0;
-      this.setState('connected');
-      this.flushQueue();
+      // Connected once the server's listing arrives (received).
       const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
       let data = [];
@@ -309,7 +318,7 @@
         this.post({ from: this.id, to: this.id, type: 'pong', data: m.data }).catch(() => {});
         return;
       }
-      this.onMessage(m);
+      this.received(m);
     }
     post(m) {
       // text/plain keeps it a simple request: no CORS preflight per message.
