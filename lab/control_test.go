@@ -47,7 +47,7 @@ func TestTimelinePhasesFollowSetProfile(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		time.Sleep(3 * time.Second)
+		time.Sleep(3 * time.Second) // virtual time (bubble): to 3 s on the lab clock
 		b := &netem.Profile{Name: "b", Schedule: []netem.Phase{
 			{Name: "b-past", Start: sec(1), Duration: sec(1)}, // over before the set
 			{Name: "b-now", Start: sec(2)},                    // in force at the set, until 4 s
@@ -57,11 +57,11 @@ func TestTimelinePhasesFollowSetProfile(t *testing.T) {
 		if err := l.SetProfile("alice", b); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Second)
+		time.Sleep(5 * time.Second) // virtual time: to 8 s
 		if err := l.SetProfile("alice", nil); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(2 * time.Second)
+		time.Sleep(2 * time.Second) // virtual time: to 10 s
 		got := strings.Join(linkEntries(l, "alice"), ", ")
 		want := "1s phase a-early, 3s profile b, 3s phase b-now, 4s phase b-next, 8s profile ideal"
 		if got != want {
@@ -84,7 +84,7 @@ func TestTimelineAfterSetProfileAtStart(t *testing.T) {
 		if err := l.SetProfile("alice", nil); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(6 * time.Second)
+		time.Sleep(6 * time.Second) // virtual time: past the replaced profile's 5 s phase
 		if got := strings.Join(linkEntries(l, "alice"), ", "); got != "0s profile ideal" {
 			t.Fatalf("alice's link on the timeline: %s, want only the profile change", got)
 		}

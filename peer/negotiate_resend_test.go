@@ -61,7 +61,7 @@ func TestUnsentOfferResent(t *testing.T) {
 				defer cancel()
 				ca, cb := openChannel(t, ctx, pr)
 				pr.loop.Isolate("a", true) // a's signaling only
-				time.Sleep(time.Second)
+				time.Sleep(time.Second)    // virtual time (bubble): a's session is down
 				first := make(chan error, 1)
 				go func() {
 					if glare == GlarePerfect {
@@ -70,7 +70,7 @@ func TestUnsentOfferResent(t *testing.T) {
 						first <- pr.b.negotiate(ctx, true)
 					}
 				}()
-				time.Sleep(time.Second)
+				time.Sleep(time.Second) // virtual time: b has set its offer and failed to send it
 				if st := pr.b.currentPC().SignalingState(); st != webrtc.SignalingStateHaveLocalOffer {
 					t.Fatalf("b is %s with a's signaling cut off, want have-local-offer (its offer set, not sent)", st)
 				}
@@ -206,11 +206,11 @@ func TestLostOfferOrAnswerResent(t *testing.T) {
 					t.Logf("Restart with its %s lost: %v", lost.name, err)
 					// The offer, and once more as the lock went (and a's
 					// answer to that, which takes a moment).
-					time.Sleep(100 * time.Millisecond)
+					time.Sleep(100 * time.Millisecond) // virtual time: the re-send and a's answer to it cross the gate
 					if dropped := f.Stop(); len(dropped) != 2 {
 						t.Errorf("dropped %d messages, want 2 (the %s, twice)", len(dropped), lost.name)
 					}
-					time.Sleep(time.Second)
+					time.Sleep(time.Second) // virtual time: let any late answer land before checking the state
 					if st := pr.b.currentPC().SignalingState(); st != webrtc.SignalingStateHaveLocalOffer {
 						t.Fatalf("b is %s, want have-local-offer (its offer unanswered)", st)
 					}

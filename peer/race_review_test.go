@@ -75,7 +75,7 @@ func TestRaceSignalingStateNotStale(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("pion's signaling state never became closed")
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // polling pion's state, bounded by deadline: no event to wait on
 	}
 	later := make(chan struct{})
 	go func() { defer close(later); p.noteSignaling(pc) }() // reads "closed"
@@ -367,7 +367,7 @@ func TestRaceSignalingBeatsNotQueuedWhileDown(t *testing.T) {
 			defer lcancel()
 			locked <- pr.a.AcquireLock(lctx, func(context.Context) error { return nil })
 		}()
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // virtual time (bubble): the lock request is queued behind the outage
 
 		// Every beat of a's that b gets from here: what a's client kept,
 		// flushed on reconnect, and the beats sent after it.
@@ -382,7 +382,7 @@ func TestRaceSignalingBeatsNotQueuedWhileDown(t *testing.T) {
 		if err := <-locked; err != nil {
 			t.Errorf("AcquireLock asked for during the outage: %v", err)
 		}
-		time.Sleep(2 * time.Second)
+		time.Sleep(2 * time.Second) // virtual time: a window of two beat intervals to count the beats
 		n := len(drain(tap))
 		t.Logf("beats from a that reached b from reconnect to 2 s after: %d", n)
 		if n > 4 {
