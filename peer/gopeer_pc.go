@@ -1,6 +1,9 @@
 package peer
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"fmt"
 	"net"
 	"sync/atomic"
@@ -27,6 +30,35 @@ var chromeHeaderExtensions = []struct {
 	{sdp.TransportCCURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}},
 	{sdp.SDESMidURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}},
 }
+
+// sendableCodecs are the codecs a Go peer offers and accepts: the two it
+// can send (media.go), with pion's default parameters and payload types,
+// which are Chrome's too. Not pion's whole default set: offering H264,
+// VP9, AV1 and G.7xx that the peer cannot produce would let a remote pick
+// one, and pion v4.2.1 rebuilds a section's codec map once per payload
+// type when it applies a remote description (codecsFromMediaDescription),
+// so the two dozen of a default video section cost a glare round a third
+// of its CPU (README, Benchmarks).
+var sendableCodecs = []struct {
+	params webrtc.RTPCodecParameters
+	kind   webrtc.RTPCodecType
+}{
+	{webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
+		PayloadType:        111,
+	}, webrtc.RTPCodecTypeAudio},
+	{webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoRTCPFeedback},
+		PayloadType:        96,
+	}, webrtc.RTPCodecTypeVideo},
+	{webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=96"},
+		PayloadType:        97,
+	}, webrtc.RTPCodecTypeVideo},
+}
+
+// videoRTCPFeedback is pion's default for video (RegisterDefaultCodecs).
+var videoRTCPFeedback = []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
 
 // newAPI builds the pion API of one peer from its config.
 func newAPI(cfg Config, o options, n *guardNet, counter *rtpCounter) (*webrtc.API, error) {
@@ -74,8 +106,10 @@ func newAPI(cfg Config, o options, n *guardNet, counter *rtpCounter) (*webrtc.AP
 			}
 		}
 	}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		return nil, fmt.Errorf("peer: codecs: %w", err)
+	for _, c := range sendableCodecs {
+		if err := m.RegisterCodec(c.params, c.kind); err != nil {
+			return nil, fmt.Errorf("peer: codec %s: %w", c.params.MimeType, err)
+		}
 	}
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
@@ -85,10 +119,24 @@ func newAPI(cfg Config, o options, n *guardNet, counter *rtpCounter) (*webrtc.AP
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir)), nil
 }
 
+// GenerateCertificate makes a DTLS certificate as pion does for each of
+// its peers (ECDSA P-256, valid for a month from now), for WithCertificate.
+func GenerateCertificate() (webrtc.Certificate, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return webrtc.Certificate{}, fmt.Errorf("peer: certificate key: %w", err)
+	}
+	c, err := webrtc.GenerateCertificate(k)
+	if err != nil {
+		return webrtc.Certificate{}, fmt.Errorf("peer: certificate: %w", err)
+	}
+	return *c, nil
+}
+
 // newPC makes a pion peer with every callback bound to it; callbacks of a
 // peer that is no longer current (replaced, see swapLocked) are ignored.
 func (p *GoPeer) newPC() (*webrtc.PeerConnection, error) {
-	conf := webrtc.Configuration{ICEServers: p.cfg.ICEServers}
+	conf := webrtc.Configuration{ICEServers: p.cfg.ICEServers, Certificates: []webrtc.Certificate{*p.opts.cert}}
 	if p.cfg.RelayOnly {
 		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
 	}

@@ -164,6 +164,44 @@ func TestMediaBadSpec(t *testing.T) {
 // transport-cc 3, sdes:mid 4), which is what lets a pion offer meet a
 // Chrome one in glare (FINDINGS.md).
 func TestChromeHeaderExtensionOrder(t *testing.T) {
+	offer := audioVideoOffer(t)
+	for _, want := range []string{
+		"a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+		"a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+		"a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+		"a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
+	} {
+		if !strings.Contains(offer.SDP, want+"\r\n") {
+			t.Errorf("offer lacks %q", want)
+		}
+	}
+}
+
+// TestOfferedCodecs: a Go peer offers the codecs it can send (Opus, and
+// VP8 with its RTX), with Chrome's payload types, not pion's two dozen.
+func TestOfferedCodecs(t *testing.T) {
+	offer := audioVideoOffer(t)
+	for _, want := range []string{
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
+		"a=rtpmap:111 opus/48000/2\r\n",
+		"m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n",
+		"a=rtpmap:96 VP8/90000\r\n",
+		"a=fmtp:97 apt=96\r\n",
+		"a=rtcp-fb:96 nack pli\r\n",
+	} {
+		if !strings.Contains(offer.SDP, want) {
+			t.Errorf("offer lacks %q", strings.TrimSpace(want))
+		}
+	}
+	if t.Failed() {
+		t.Logf("offer:\n%s", offer.SDP)
+	}
+}
+
+// audioVideoOffer is the offer of a fresh Go peer's pion API with an
+// audio and a video transceiver.
+func audioVideoOffer(t *testing.T) webrtc.SessionDescription {
+	t.Helper()
 	gnet, err := newGuardNet(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +216,7 @@ func TestChromeHeaderExtensionOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
+	t.Cleanup(func() { _ = pc.Close() })
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
 		if _, err := pc.AddTransceiverFromKind(k); err != nil {
 			t.Fatal(err)
@@ -188,14 +226,5 @@ func TestChromeHeaderExtensionOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{
-		"a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level",
-		"a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
-		"a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
-		"a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
-	} {
-		if !strings.Contains(offer.SDP, want+"\r\n") {
-			t.Errorf("offer lacks %q", want)
-		}
-	}
+	return offer
 }
