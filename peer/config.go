@@ -149,6 +149,23 @@ type Option func(*options) error
 
 type options struct {
 	logger logging.LoggerFactory
+	cert   *webrtc.Certificate
+}
+
+// WithCertificate gives the peer its DTLS certificate (default: one made
+// by New, ECDSA P-256 as pion makes them). The peer uses it for every
+// pion peer it makes, as an app that keeps its certificate does
+// (RTCPeerConnection.generateCertificate): a lab that makes fresh peers
+// round after round on one endpoint gives them that endpoint's, which
+// spares each round the key and the signature (about 0.16 ms each).
+func WithCertificate(c webrtc.Certificate) Option {
+	return func(o *options) error {
+		if !c.Expires().After(time.Now()) {
+			return fmt.Errorf("%w: WithCertificate: the certificate expired at %s", ErrBadConfig, c.Expires().Format(time.RFC3339))
+		}
+		o.cert = &c
+		return nil
+	}
 }
 
 // WithLoggerFactory sets pion's logger (default: pion's default factory,

@@ -122,6 +122,13 @@ func New(cfg Config, opts ...Option) (*GoPeer, error) {
 	if o.logger == nil {
 		o.logger = logging.NewDefaultLoggerFactory()
 	}
+	if o.cert == nil {
+		c, err := GenerateCertificate()
+		if err != nil {
+			return nil, err
+		}
+		o.cert = &c
+	}
 	gnet, err := newGuardNet(cfg.Net)
 	if err != nil {
 		return nil, err
