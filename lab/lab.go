@@ -267,7 +267,11 @@ func (l *Lab) Peer(ctx context.Context, s PeerSpec) (*peer.GoPeer, error) {
 	if cfg.Seed == 0 {
 		cfg.Seed = l.topo.Seed
 	}
-	p, err := peer.New(cfg, peer.WithLoggerFactory(l.logger))
+	cert, err := ep.certificate()
+	if err != nil {
+		return nil, err
+	}
+	p, err := peer.New(cfg, peer.WithLoggerFactory(l.logger), peer.WithCertificate(cert))
 	if err != nil {
 		return nil, err
 	}

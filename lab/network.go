@@ -7,6 +7,7 @@ import (
 
 	"github.com/pion/transport/v3"
 	"github.com/pion/transport/v3/vnet"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/netlab/netlab/netem"
 	"github.com/netlab/netlab/peer"
@@ -53,8 +54,9 @@ type endpoint struct {
 	lan      *vnet.Router   // read-only; nil without NAT
 	bridge   *bridgeConn    // read-only: a Chrome endpoint's TURN listener; nil for Go
 
-	mu  sync.Mutex
-	cut bool // guarded by mu
+	mu   sync.Mutex
+	cut  bool                // guarded by mu
+	cert *webrtc.Certificate // guarded by mu: its Go peers' DTLS certificate (certificate)
 }
 
 // buildWAN makes the WAN router and its filter (cuts).
