@@ -37,8 +37,7 @@ func gllTogether(ctx context.Context, calls ...func() error) []error {
 	close(start)
 	errs := make([]error, len(calls))
 	for range calls {
-		var r res
-		Eventually(ctx, out).Should(Receive(&r))
+		r := receive(ctx, out, "gllTogether: a call still running")
 		errs[r.i] = r.err
 	}
 	return errs
