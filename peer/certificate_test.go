@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
-
-	"github.com/netlab/netlab/peer/signaling"
 )
 
 // TestWithCertificate: every pion peer of a GoPeer uses the certificate
@@ -64,17 +62,7 @@ func TestWithCertificateExpired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	loop, err := signaling.NewLoopback()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer loop.Close()
-	cl, err := signaling.NewClient(signaling.ClientConfig{ID: "a", Transport: loop})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	p, err := New(Config{ID: "a", RemoteID: "b", Signaling: cl}, WithCertificate(*c))
+	p, err := New(Config{ID: "a", RemoteID: "b", Signaling: loopClients(t, "a")[0]}, WithCertificate(*c))
 	if err == nil {
 		p.Close()
 		t.Fatal("New accepted an expired certificate")

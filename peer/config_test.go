@@ -14,16 +14,7 @@ import (
 // TestConfigValidation: New refuses configs that cannot work, with
 // ErrBadConfig and a message saying what was expected.
 func TestConfigValidation(t *testing.T) {
-	loop, err := signaling.NewLoopback()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer loop.Close()
-	c, err := signaling.NewClient(signaling.ClientConfig{ID: "a", Transport: loop})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := loopClients(t, "a")[0]
 	good := Config{ID: "a", RemoteID: "b", Signaling: c}
 	cases := []struct {
 		name string
@@ -96,4 +87,25 @@ func TestCheckLoopbackURL(t *testing.T) {
 			t.Errorf("checkLoopbackURL(%q) = %v, want ok=%v", url, err, ok)
 		}
 	}
+}
+
+// loopClients makes a loopback signaling medium and a client on it for
+// each id, all closed when the test ends.
+func loopClients(t *testing.T, ids ...string) []*signaling.Client {
+	t.Helper()
+	loop, err := signaling.NewLoopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = loop.Close() })
+	cs := make([]*signaling.Client, len(ids))
+	for i, id := range ids {
+		c, err := signaling.NewClient(signaling.ClientConfig{ID: id, Transport: loop})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		cs[i] = c
+	}
+	return cs
 }

@@ -14,22 +14,9 @@ import (
 // the pair connects over 127.0.0.1 only, opens a channel and echoes; every
 // candidate either side sent is a 127.0.0.1 host candidate.
 func TestRealLoopback(t *testing.T) {
-	loop, err := signaling.NewLoopback()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer loop.Close()
 	// A tap on the wire: every candidate a and b send.
-	tapA, err := signaling.NewClient(signaling.ClientConfig{ID: "a", Transport: loop})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tapA.Close()
-	tapB, err := signaling.NewClient(signaling.ClientConfig{ID: "b", Transport: loop})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tapB.Close()
+	taps := loopClients(t, "a", "b")
+	tapA, tapB := taps[0], taps[1]
 	candsToA := tapA.Subscribe(signaling.Filter{Types: []string{signaling.TypeICECandidate}})
 	candsToB := tapB.Subscribe(signaling.Filter{Types: []string{signaling.TypeICECandidate}})
 	defer candsToA.Close()

@@ -164,37 +164,37 @@ func TestMediaBadSpec(t *testing.T) {
 // transport-cc 3, sdes:mid 4), which is what lets a pion offer meet a
 // Chrome one in glare (FINDINGS.md).
 func TestChromeHeaderExtensionOrder(t *testing.T) {
-	offer := audioVideoOffer(t)
-	for _, want := range []string{
+	expectLines(t, audioVideoOffer(t).SDP,
 		"a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level",
 		"a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
 		"a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
 		"a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
-	} {
-		if !strings.Contains(offer.SDP, want+"\r\n") {
-			t.Errorf("offer lacks %q", want)
-		}
-	}
+	)
 }
 
 // TestOfferedCodecs: a Go peer offers the codecs it can send (Opus, and
 // VP8 with its RTX), with Chrome's payload types, not pion's two dozen.
 func TestOfferedCodecs(t *testing.T) {
-	offer := audioVideoOffer(t)
-	for _, want := range []string{
-		"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
-		"a=rtpmap:111 opus/48000/2\r\n",
-		"m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n",
-		"a=rtpmap:96 VP8/90000\r\n",
-		"a=fmtp:97 apt=96\r\n",
-		"a=rtcp-fb:96 nack pli\r\n",
-	} {
-		if !strings.Contains(offer.SDP, want) {
-			t.Errorf("offer lacks %q", strings.TrimSpace(want))
+	expectLines(t, audioVideoOffer(t).SDP,
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111",
+		"a=rtpmap:111 opus/48000/2",
+		"m=video 9 UDP/TLS/RTP/SAVPF 96 97",
+		"a=rtpmap:96 VP8/90000",
+		"a=fmtp:97 apt=96",
+		"a=rtcp-fb:96 nack pli",
+	)
+}
+
+// expectLines fails t for each line that sdp lacks, and then shows sdp.
+func expectLines(t *testing.T, sdp string, lines ...string) {
+	t.Helper()
+	for _, l := range lines {
+		if !strings.Contains(sdp, l+"\r\n") {
+			t.Errorf("offer lacks %q", l)
 		}
 	}
 	if t.Failed() {
-		t.Logf("offer:\n%s", offer.SDP)
+		t.Logf("offer:\n%s", sdp)
 	}
 }
 
