@@ -15,6 +15,11 @@
 //	  ├─ heartbeat ──────────────────▶ heartbeat ◀── channel 1023         or real sockets on 127.0.0.1
 //	  └─ bye ────────────────────────▶ EventBye
 //
+// Media is generated Opus or VP8, and those (with VP8's RTX) are the only
+// codecs a GoPeer offers or accepts (sendableCodecs). Its DTLS certificate
+// is made once, or given (WithCertificate), and serves every pion peer it
+// makes.
+//
 // Negotiation, GlareLock (default, the seed's): CreateDataChannel, AddMedia
 // and Restart each run as one body under the pair lock that creates its
 // thing, offers, waits for the answer and holds the lock for SettleDelay
