@@ -4,6 +4,7 @@
 //
 //	spec ── labspec.Run(t, topo, clock, body)
 //	          ├─ virtual: synctest.Test(t, ...) { lab.New; body; lab.Close }
+//	          │           on one P (GOMAXPROCS 1: procs.go)
 //	          └─ real:    lab.New; body; lab.Close
 //
 // A Gomega failure inside the bubble panics in the bubble's goroutine;
@@ -76,6 +77,7 @@ func Run(t *testing.T, topo lab.Topology, clock Clock, timeout time.Duration, bo
 		body(ctx, l)
 	}
 	if clock == Virtual {
+		defer singleP()()
 		synctest.Test(t, func(*testing.T) {
 			defer ginkgo.GinkgoRecover()
 			run()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +78,19 @@ var _ = Describe("labspec", func() {
 		Expect(res.Clock).To(Equal(labspec.Real))
 		Expect(res.Timeline).To(ContainElement(HaveField("Kind", "cut")))
 	})
+	It("runs a virtual body on one P and puts GOMAXPROCS back", func() {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
+		var in int
+		labspec.Run(suiteT, topo(), labspec.Virtual, 0, func(ctx context.Context, l *lab.Lab) {
+			in = runtime.GOMAXPROCS(0)
+		})
+		Expect(in).To(Equal(1), "GOMAXPROCS inside the bubble")
+		Expect(runtime.GOMAXPROCS(0)).To(Equal(3), "GOMAXPROCS after the run")
+		labspec.Run(suiteT, topo(), labspec.Real, time.Minute, func(ctx context.Context, l *lab.Lab) {
+			in = runtime.GOMAXPROCS(0)
+		})
+		Expect(in).To(Equal(3), "GOMAXPROCS in a real-time run")
+	})
 	It("fails the spec from inside the bubble", func() {
 		labspec.Run(suiteT, topo(), labspec.Virtual, 0, func(ctx context.Context, l *lab.Lab) {
 			Expect(l.Cut("alice")).To(Succeed())
@@ -130,6 +144,7 @@ func TestRunInASuite(t *testing.T) {
 		{spec: "measures the body on the lab clock"},
 		{spec: "ends the body's context at the timeout"},
 		{spec: "runs the same body in real time"},
+		{spec: "runs a virtual body on one P and puts GOMAXPROCS back"},
 		{spec: "fails the spec from inside the bubble", failed: true, msg: "the fixture's failure"},
 		{spec: "refuses a real-time topology in virtual time", failed: true, msg: "cannot run in virtual time"},
 	} {
