@@ -11,6 +11,7 @@ import (
 	"github.com/pion/transport/v3/vnet"
 
 	"github.com/netlab/netlab/browsers"
+	"github.com/netlab/netlab/internal/pionlog"
 	"github.com/netlab/netlab/netem"
 	"github.com/netlab/netlab/peer"
 	"github.com/netlab/netlab/peer/signaling"
@@ -81,7 +82,7 @@ func WithLoggerFactory(f logging.LoggerFactory) Option {
 // Pair), since a pair's ids and options belong to the scenario. On error
 // everything built so far is torn down.
 func New(topo Topology, opts ...Option) (*Lab, error) {
-	o := options{logger: logging.NewDefaultLoggerFactory()}
+	o := options{logger: pionlog.Default()}
 	for i, opt := range opts {
 		if opt == nil {
 			return nil, fmt.Errorf("%w: option %d is nil", ErrBadTopology, i)

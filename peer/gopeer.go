@@ -9,10 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/netlab/netlab/internal/feed"
+	"github.com/netlab/netlab/internal/pionlog"
 	"github.com/netlab/netlab/peer/signaling"
 )
 
@@ -120,7 +120,7 @@ func New(cfg Config, opts ...Option) (*GoPeer, error) {
 		}
 	}
 	if o.logger == nil {
-		o.logger = logging.NewDefaultLoggerFactory()
+		o.logger = pionlog.Default()
 	}
 	if o.cert == nil {
 		c, err := GenerateCertificate()
