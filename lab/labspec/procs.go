@@ -9,8 +9,8 @@ import (
 // runnable goroutine: the packet, timer or callback that instant holds.
 // A second P adds nothing to run and costs a futex wake-up each time a
 // goroutine becomes ready while the other P sleeps. With one P the go-go
-// suite's virtual cases took 15-20% less wall time (the glare family's
-// median speedup 830x-884x against 676x-719x, 3 runs each, seed 1), and
+// suite's virtual cases took 11% less wall time, the glare family 18%
+// (its median speedup 817x-884x against 676x-719x, 3 runs each), and
 // with fewer interleavings more of their ledger hashes repeat (57 of 233
 // cases in 4 runs, against 44).
 //
