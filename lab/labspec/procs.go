@@ -8,11 +8,11 @@ import (
 // A bubble's goroutines share one clock and, at any instant, mostly one
 // runnable goroutine: the packet, timer or callback that instant holds.
 // A second P adds nothing to run and costs a futex wake-up each time a
-// goroutine becomes ready while the other P sleeps. With one P the go-go
-// suite's virtual cases took 11% less wall time, the glare family 18%
-// (its median speedup 817x-884x against 676x-719x, 3 runs each), and
-// with fewer interleavings more of their ledger hashes repeat (57 of 233
-// cases in 4 runs, against 44).
+// goroutine becomes ready while the other P sleeps. In 4 interleaved runs
+// each way of the go-go suite's virtual families, one P took their wall
+// time from 6.2-6.3 s to 5.3-5.5 s and their CPU from 7.5-7.9 s to
+// 5.4-5.6 s (README, Benchmarks), and with fewer interleavings more of
+// their ledger hashes repeat (57 of 233 cases in 4 runs, against 44).
 //
 // GOMAXPROCS is the process's, so concurrent virtual runs (not a Ginkgo
 // suite's: its specs run one at a time per process) share the setting:
