@@ -17,13 +17,13 @@
 // (DTLS keys, randoms and signatures, certificates, ICE credentials) read
 // a stream seeded from the topology's seed
 // (testing/cryptotest.SetGlobalRandom), so a virtual run draws the same
-// bytes each time. Not pion's math generators, seeded once per process
-// (ICE tie-breakers, SCTP TSNs and tags, SSRCs), nor vnet's ports. An
-// ECDSA signature's length varies with its value, and with it the size of
-// the DTLS flights that netem's ledgers hash: with the system's
-// randomness 57 of the go-go suite's 233 cases had the same ledgers in 4
-// runs, with the seeded stream 101. A virtual run's keys are therefore
-// predictable; nothing outside the bubble's in-memory network sees them.
+// bytes each time. (Not pion's math generators, seeded once per process:
+// ICE tie-breakers, SCTP TSNs and tags, SSRCs; nor vnet's ports.) An ECDSA signature's length varies with its value, and
+// with it the size of the DTLS flights that netem's ledgers hash: with
+// the system's randomness 57 of the go-go suite's 233 cases had the same
+// ledgers in 4 runs, with the seeded stream 101. A virtual run's keys are
+// therefore predictable; nothing outside the bubble's in-memory network
+// ever sees them.
 package labspec
 
 import (
