@@ -4,32 +4,18 @@
 //
 //	spec ── labspec.Run(t, topo, clock, body)
 //	          ├─ virtual: synctest.Test(t, ...) { lab.New; body; lab.Close }
-//	          │           on one P (GOMAXPROCS 1: procs.go),
-//	          │           crypto/rand drawn from topo.Seed
+//	          │           on one P (GOMAXPROCS 1: procs.go)
 //	          └─ real:    lab.New; body; lab.Close
 //
 // A Gomega failure inside the bubble panics in the bubble's goroutine;
 // Run recovers it there (GinkgoRecover) after the lab is closed, so it
 // becomes the spec's failure and the bubble still ends cleanly
 // (FINDINGS.md, Virtual time).
-//
-// In a bubble, crypto/rand and every implicit use of it in crypto/...
-// (DTLS keys, randoms and signatures, certificates, ICE credentials) read
-// a stream seeded from the topology's seed
-// (testing/cryptotest.SetGlobalRandom), so a virtual run draws the same
-// bytes each time. (Not pion's math generators, seeded once per process:
-// ICE tie-breakers, SCTP TSNs and tags, SSRCs; nor vnet's ports.) An ECDSA signature's length varies with its value, and
-// with it the size of the DTLS flights that netem's ledgers hash: with
-// the system's randomness 57 of the go-go suite's 233 cases had the same
-// ledgers in 4 runs, with the seeded stream 101. A virtual run's keys are
-// therefore predictable; nothing outside the bubble's in-memory network
-// ever sees them.
 package labspec
 
 import (
 	"context"
 	"testing"
-	"testing/cryptotest"
 	"testing/synctest"
 	"time"
 
@@ -92,9 +78,8 @@ func Run(t *testing.T, topo lab.Topology, clock Clock, timeout time.Duration, bo
 	}
 	if clock == Virtual {
 		defer singleP()()
-		synctest.Test(t, func(bt *testing.T) {
+		synctest.Test(t, func(*testing.T) {
 			defer ginkgo.GinkgoRecover()
-			cryptotest.SetGlobalRandom(bt, topo.Seed) // the bubble's t: undone when it ends
 			run()
 		})
 	} else {

@@ -2,7 +2,6 @@ package labspec_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -92,21 +91,6 @@ var _ = Describe("labspec", func() {
 		})
 		Expect(in).To(Equal(3), "GOMAXPROCS in a real-time run")
 	})
-	It("draws crypto/rand from the seed in virtual time", func() {
-		draw := func(seed uint64, clock labspec.Clock) []byte {
-			t := topo()
-			t.Seed = seed
-			b := make([]byte, 16)
-			labspec.Run(suiteT, t, clock, time.Minute, func(ctx context.Context, l *lab.Lab) {
-				_, err := rand.Read(b)
-				Expect(err).NotTo(HaveOccurred())
-			})
-			return b
-		}
-		Expect(draw(7, labspec.Virtual)).To(Equal(draw(7, labspec.Virtual)), "one seed, two virtual runs")
-		Expect(draw(7, labspec.Virtual)).NotTo(Equal(draw(8, labspec.Virtual)), "two seeds")
-		Expect(draw(7, labspec.Real)).NotTo(Equal(draw(7, labspec.Real)), "real time: the system's randomness")
-	})
 	It("fails the spec from inside the bubble", func() {
 		labspec.Run(suiteT, topo(), labspec.Virtual, 0, func(ctx context.Context, l *lab.Lab) {
 			Expect(l.Cut("alice")).To(Succeed())
@@ -161,7 +145,6 @@ func TestRunInASuite(t *testing.T) {
 		{spec: "ends the body's context at the timeout"},
 		{spec: "runs the same body in real time"},
 		{spec: "runs a virtual body on one P and puts GOMAXPROCS back"},
-		{spec: "draws crypto/rand from the seed in virtual time"},
 		{spec: "fails the spec from inside the bubble", failed: true, msg: "the fixture's failure"},
 		{spec: "refuses a real-time topology in virtual time", failed: true, msg: "cannot run in virtual time"},
 	} {
