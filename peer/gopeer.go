@@ -250,7 +250,11 @@ func (p *GoPeer) shutdown(kill bool) {
 		p.cev.Close() // the client's hub keeps it; closed, it stops filling
 		p.lock.Close()
 		p.sub.Close()
-		if err := pc.Close(); err != nil {
+		// Graceful: pion's own goroutines end before Close returns. A
+		// remote's DTLS close_notify makes pion close the peer on a
+		// goroutine of its own, and a plain Close then returns at once
+		// while that goroutine still tears down ICE (a TURN refresh).
+		if err := pc.GracefulClose(); err != nil {
 			p.emitErr(fmt.Errorf("peer %s: closing the pion peer: %w", p.cfg.ID, err))
 		}
 		p.outQ.Close()
