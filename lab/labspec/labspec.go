@@ -4,18 +4,33 @@
 //
 //	spec ── labspec.Run(t, topo, clock, body)
 //	          ├─ virtual: synctest.Test(t, ...) { lab.New; body; lab.Close }
-//	          │           on one P (GOMAXPROCS 1: procs.go)
+//	          │           on one P (GOMAXPROCS 1: procs.go),
+//	          │           crypto/rand drawn from topo.Seed
 //	          └─ real:    lab.New; body; lab.Close
 //
 // A Gomega failure inside the bubble panics in the bubble's goroutine;
 // Run recovers it there (GinkgoRecover) after the lab is closed, so it
 // becomes the spec's failure and the bubble still ends cleanly
 // (FINDINGS.md, Virtual time).
+//
+// In a bubble, crypto/rand and every implicit use of it in crypto/...
+// (DTLS keys, randoms and signatures, certificates, ICE credentials) read
+// a stream seeded from the topology's seed
+// (testing/cryptotest.SetGlobalRandom), so a virtual run draws the same
+// bytes each time. An ECDSA signature's length varies with its value, and
+// with it the size of the DTLS flights that netem's ledgers hash, so a
+// seeded stream makes ledgers repeat where the system's would not. Not
+// seeded: pion's math generators, seeded once per process (ICE
+// tie-breakers, SCTP TSNs and tags, SSRCs), and vnet's ports. A virtual
+// run's keys are therefore predictable; nothing outside the bubble's
+// in-memory network ever sees them. Real-time runs keep the system's
+// randomness.
 package labspec
 
 import (
 	"context"
 	"testing"
+	"testing/cryptotest"
 	"testing/synctest"
 	"time"
 
@@ -78,8 +93,15 @@ func Run(t *testing.T, topo lab.Topology, clock Clock, timeout time.Duration, bo
 	}
 	if clock == Virtual {
 		defer singleP()()
-		synctest.Test(t, func(*testing.T) {
+		synctest.Test(t, func(bt *testing.T) {
 			defer ginkgo.GinkgoRecover()
+			cryptotest.SetGlobalRandom(bt, topo.Seed) // the bubble's t: undone by its cleanup
+			// Before the cleanup puts the system's reader back, every
+			// goroutine of the run has ended: Wait returns when the rest
+			// are durably blocked, and a goroutine still blocked when the
+			// body returns never runs again (the bubble ends in a
+			// deadlock). Deferred, so it holds for a failing body too.
+			defer synctest.Wait()
 			run()
 		})
 	} else {
