@@ -54,7 +54,7 @@ func (c slowCloseConn) Close() error {
 func TestCloseWaitsForPionsOwnClose(t *testing.T) {
 	// pion/dtls v3.0.9 sometimes does not send a's close_notify (its
 	// Close cancels the handshake reader, which can close the conn before
-	// the alert is written: 1 run in 80-90 measured here); b then only
+	// the alert is written: 1 attempt in 100 measured here); b then only
 	// finds out from ICE. That is a precondition failing, not the check:
 	// try a fresh pair, up to closeAttempts times.
 	const closeAttempts = 5
