@@ -5,7 +5,8 @@
 //	spec ── labspec.Run(t, topo, clock, body)
 //	          ├─ virtual: synctest.Test(t, ...) { lab.New; body; lab.Close }
 //	          │           on one P (GOMAXPROCS 1: procs.go),
-//	          │           crypto/rand drawn from topo.Seed
+//	          │           crypto/rand drawn from topo.Seed; a goroutine
+//	          │           left blocked fails the spec (bubble.go)
 //	          └─ real:    lab.New; body; lab.Close
 //
 // A Gomega failure inside the bubble panics in the bubble's goroutine;
@@ -29,9 +30,9 @@ package labspec
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
-	"testing/cryptotest"
-	"testing/synctest"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
@@ -93,17 +94,10 @@ func Run(t *testing.T, topo lab.Topology, clock Clock, timeout time.Duration, bo
 	}
 	if clock == Virtual {
 		defer singleP()()
-		synctest.Test(t, func(bt *testing.T) {
-			defer ginkgo.GinkgoRecover()
-			cryptotest.SetGlobalRandom(bt, topo.Seed) // the bubble's t: undone by its cleanup
-			// Before the cleanup puts the system's reader back, every
-			// goroutine of the run has ended: Wait returns when the rest
-			// are durably blocked, and a goroutine still blocked when the
-			// body returns never runs again (the bubble ends in a
-			// deadlock). Deferred, so it holds for a failing body too.
-			defer synctest.Wait()
-			run()
-		})
+		if left := runVirtual(t, topo.Seed, run); len(left) > 0 {
+			ginkgo.Fail(fmt.Sprintf("labspec: %d goroutine(s) of the run outlived the lab's Close, blocked for good: a Close that did not wait for what it started, or a goroutine nobody ends:\n\n%s",
+				len(left), strings.Join(left, "\n\n")))
+		}
 	} else {
 		run()
 	}

@@ -42,7 +42,8 @@ func TestFixtureSuite(t *testing.T) {
 	// Every lab a spec built is closed, failed specs included. (Ginkgo
 	// leaves its interrupt handler running after RunSpecs.)
 	if err := goleak.Find(goleak.IgnoreTopFunction(
-		"github.com/onsi/ginkgo/v2/internal/interrupt_handler.(*InterruptHandler).registerForInterrupts.func2")); err != nil {
+		"github.com/onsi/ginkgo/v2/internal/interrupt_handler.(*InterruptHandler).registerForInterrupts.func2"),
+		goleak.IgnoreAnyFunction("github.com/netlab/netlab/lab/labspec_test.blockForever")); err != nil {
 		fmt.Println("FIXTURE-LEAK:", err)
 	}
 }
@@ -142,12 +143,27 @@ var _ = Describe("labspec", func() {
 			Expect(1).To(Equal(2), "the fixture's failure")
 		})
 	})
+	It("fails the spec, naming it, when a goroutine outlives the lab", func() {
+		labspec.Run(suiteT, topo(), labspec.Virtual, 0, func(ctx context.Context, l *lab.Lab) {
+			go blockForever()
+		})
+	})
+	It("goes on after a run that left a goroutine behind", func() {
+		res := labspec.Run(suiteT, topo(), labspec.Virtual, 0, func(ctx context.Context, l *lab.Lab) {
+			time.Sleep(time.Second) // virtual time
+		})
+		Expect(res.Elapsed).To(Equal(time.Second))
+	})
 	It("refuses a real-time topology in virtual time", func() {
 		t := topo()
 		t.Signaling.Transport = lab.TransportWS
 		labspec.Run(suiteT, t, labspec.Virtual, 0, func(ctx context.Context, l *lab.Lab) {})
 	})
 })
+
+// blockForever is the goroutine a fixture spec leaves behind on purpose:
+// blocked for good, in a bubble that has ended.
+func blockForever() { select {} }
 
 // TestRunInASuite runs the fixture suite in a child process and checks
 // each spec's outcome in its JSON report: passes measured on the right
@@ -162,7 +178,7 @@ func TestRunInASuite(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-		t.Fatalf("child: %v, want exit status 1 (two specs fail on purpose)\n%s", err, out)
+		t.Fatalf("child: %v, want exit status 1 (three specs fail on purpose)\n%s", err, out)
 	}
 	if strings.Contains(string(out), "FIXTURE-LEAK") {
 		t.Errorf("the fixture left goroutines behind:\n%s", out)
@@ -193,6 +209,8 @@ func TestRunInASuite(t *testing.T) {
 		{spec: "keeps the seeded stream until the run's last goroutine has ended"},
 		{spec: "fails the spec from inside the bubble", failed: true, msg: "the fixture's failure"},
 		{spec: "refuses a real-time topology in virtual time", failed: true, msg: "cannot run in virtual time"},
+		{spec: "fails the spec, naming it, when a goroutine outlives the lab", failed: true, msg: "labspec_test.blockForever"},
+		{spec: "goes on after a run that left a goroutine behind"},
 	} {
 		s, ok := got[c.spec]
 		switch {
