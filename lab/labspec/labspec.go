@@ -4,8 +4,7 @@
 //
 //	spec ── labspec.Run(t, topo, clock, body)
 //	          ├─ virtual: synctest.Test(t, ...) { lab.New; body; lab.Close }
-//	          │           on one P (GOMAXPROCS 1: procs.go),
-//	          │           crypto/rand drawn from topo.Seed; a goroutine
+//	          │           on one P (GOMAXPROCS 1: procs.go); a goroutine
 //	          │           left blocked fails the spec (bubble.go)
 //	          └─ real:    lab.New; body; lab.Close
 //
@@ -13,19 +12,6 @@
 // Run recovers it there (GinkgoRecover) after the lab is closed, so it
 // becomes the spec's failure and the bubble still ends cleanly
 // (FINDINGS.md, Virtual time).
-//
-// In a bubble, crypto/rand and every implicit use of it in crypto/...
-// (DTLS keys, randoms and signatures, certificates, ICE credentials) read
-// a stream seeded from the topology's seed
-// (testing/cryptotest.SetGlobalRandom), so a virtual run draws the same
-// bytes each time. An ECDSA signature's length varies with its value, and
-// with it the size of the DTLS flights that netem's ledgers hash, so a
-// seeded stream makes ledgers repeat where the system's would not. Not
-// seeded: pion's math generators, seeded once per process (ICE
-// tie-breakers, SCTP TSNs and tags, SSRCs), and vnet's ports. A virtual
-// run's keys are therefore predictable; nothing outside the bubble's
-// in-memory network ever sees them. Real-time runs keep the system's
-// randomness.
 package labspec
 
 import (
@@ -94,7 +80,7 @@ func Run(t *testing.T, topo lab.Topology, clock Clock, timeout time.Duration, bo
 	}
 	if clock == Virtual {
 		defer singleP()()
-		if left := runVirtual(t, topo.Seed, run); len(left) > 0 {
+		if left := runVirtual(t, run); len(left) > 0 {
 			ginkgo.Fail(fmt.Sprintf("labspec: %d goroutine(s) of the run outlived the lab's Close, blocked for good: a Close that did not wait for what it started, or a goroutine nobody ends:\n\n%s",
 				len(left), strings.Join(left, "\n\n")))
 		}

@@ -2,7 +2,6 @@ package labspec_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,49 +92,6 @@ var _ = Describe("labspec", func() {
 		})
 		Expect(in).To(Equal(3), "GOMAXPROCS in a real-time run")
 	})
-	It("draws crypto/rand from the seed in virtual time", func() {
-		draw := func(seed uint64, clock labspec.Clock) []byte {
-			t := topo()
-			t.Seed = seed
-			b := make([]byte, 16)
-			labspec.Run(suiteT, t, clock, time.Minute, func(ctx context.Context, l *lab.Lab) {
-				_, err := rand.Read(b)
-				Expect(err).NotTo(HaveOccurred())
-			})
-			return b
-		}
-		Expect(draw(7, labspec.Virtual)).To(Equal(draw(7, labspec.Virtual)), "one seed, two virtual runs")
-		Expect(draw(7, labspec.Virtual)).NotTo(Equal(draw(8, labspec.Virtual)), "two seeds")
-		Expect(draw(7, labspec.Real)).NotTo(Equal(draw(7, labspec.Real)), "real time: the system's randomness")
-	})
-	It("keeps the seeded stream until the run's last goroutine has ended", func() {
-		read := func(late bool) []byte {
-			t := topo()
-			t.Seed = 7
-			got := make(chan []byte, 1)
-			labspec.Run(suiteT, t, labspec.Virtual, time.Minute, func(ctx context.Context, l *lab.Lab) {
-				draw := func() {
-					b := make([]byte, 16)
-					_, err := rand.Read(b)
-					Expect(err).NotTo(HaveOccurred())
-					got <- b
-				}
-				if !late {
-					draw()
-					return
-				}
-				go func() {
-					defer GinkgoRecover()
-					for range 1000 {
-						runtime.Gosched() // outlive the body and the lab's Close
-					}
-					draw()
-				}()
-			})
-			return <-got
-		}
-		Expect(read(true)).To(Equal(read(false)), "a goroutine that outlived the body drew from the seeded stream")
-	})
 	It("fails the spec from inside the bubble", func() {
 		labspec.Run(suiteT, topo(), labspec.Virtual, 0, func(ctx context.Context, l *lab.Lab) {
 			Expect(l.Cut("alice")).To(Succeed())
@@ -205,8 +161,6 @@ func TestRunInASuite(t *testing.T) {
 		{spec: "ends the body's context at the timeout"},
 		{spec: "runs the same body in real time"},
 		{spec: "runs a virtual body on one P and puts GOMAXPROCS back"},
-		{spec: "draws crypto/rand from the seed in virtual time"},
-		{spec: "keeps the seeded stream until the run's last goroutine has ended"},
 		{spec: "fails the spec from inside the bubble", failed: true, msg: "the fixture's failure"},
 		{spec: "refuses a real-time topology in virtual time", failed: true, msg: "cannot run in virtual time"},
 		{spec: "fails the spec, naming it, when a goroutine outlives the lab", failed: true, msg: "labspec_test.blockForever"},
