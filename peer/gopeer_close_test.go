@@ -49,8 +49,8 @@ func (c slowCloseConn) Close() error {
 // internalOnCloseHandler). b's Close while that close is in flight must
 // wait for it, as Close waits for everything the peer started: with
 // pion's plain Close it returned at once, and pion went on closing ICE
-// (a TURN allocation's release read crypto/rand after a virtual run's
-// cleanup had put the system's reader back; seen under -race).
+// after it (seen under -race when virtual runs seeded crypto/rand: a TURN
+// allocation's release read it as the run's cleanup restored it).
 func TestCloseWaitsForPionsOwnClose(t *testing.T) {
 	// pion/dtls v3.0.9 sometimes does not send a's close_notify (its
 	// Close cancels the handshake reader, which can close the conn before
