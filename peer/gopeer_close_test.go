@@ -76,7 +76,7 @@ func TestCloseWaitsForPionsOwnClose(t *testing.T) {
 func closeDuringPionsClose(t *testing.T) bool {
 	var armed atomic.Bool
 	pr := newPair(t, pairOpts{seed: 3, config: func(c *Config) {
-		c.ICE = ICETimeouts{Disconnected: time.Second, Failed: 2 * time.Second, KeepAlive: 500 * time.Millisecond}
+		outageConfig(c) // ICE gives up within 3 s when no close_notify comes
 		if c.ID == "b" {
 			c.Net = slowCloseNet{Net: c.Net, armed: &armed}
 		}
