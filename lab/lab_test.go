@@ -37,6 +37,8 @@ func TestNewRejectsBadTopologies(t *testing.T) {
 		{"transport", Topology{Endpoints: []EndpointConfig{ok}, Signaling: SignalingConfig{Transport: "carrier-pigeon"}}, "signaling.transport: want loopback, delayed, ws or sse"},
 		{"tcp profile in memory", Topology{Endpoints: []EndpointConfig{ok}, Signaling: SignalingConfig{Profile: &netem.Profile{}}}, "signaling.profile: only ws and sse"},
 		{"peer ids", Topology{Endpoints: []EndpointConfig{ok}, Peer: peer.Config{ID: "x"}}, "peer: ID, RemoteID, Signaling and Net are the lab's"},
+		{"ledger events", Topology{Endpoints: []EndpointConfig{ok}, LedgerEvents: -1}, "ledger_events: want 0 to 1048576 decisions per direction, got -1"},
+		{"ledger events cap", Topology{Endpoints: []EndpointConfig{ok}, LedgerEvents: maxLedgerEvents + 1}, "ledger_events: want 0 to 1048576"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

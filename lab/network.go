@@ -118,7 +118,7 @@ func (l *Lab) buildEndpoint(i int, ec EndpointConfig) (*endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	sh, err := netem.New(netem.Config{Name: ec.Name, Profile: prof, Seed: l.topo.Seed}, netem.WithEpoch(l.start))
+	sh, err := netem.New(netem.Config{Name: ec.Name, Profile: prof, Seed: l.topo.Seed}, l.shaperOptions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func (l *Lab) buildChromeEndpoint(ep *endpoint) error {
 	if err != nil {
 		return err
 	}
-	sh, err := netem.New(netem.Config{Name: ep.cfg.Name + "@turn", Profile: prof.Reversed(), Seed: l.topo.Seed}, netem.WithEpoch(l.start))
+	sh, err := netem.New(netem.Config{Name: ep.cfg.Name + "@turn", Profile: prof.Reversed(), Seed: l.topo.Seed}, l.shaperOptions()...)
 	if err != nil {
 		return err
 	}
@@ -215,4 +215,10 @@ func (ep *endpoint) setCut(cut bool) {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
 	ep.cut = cut
+}
+
+// shaperOptions are the options of every impairment point the lab makes:
+// the lab's start is time zero of every schedule and ledger.
+func (l *Lab) shaperOptions() []netem.Option {
+	return []netem.Option{netem.WithEpoch(l.start), netem.WithEvents(l.topo.LedgerEvents)}
 }

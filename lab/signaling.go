@@ -57,7 +57,7 @@ func (l *Lab) buildSignaling() (*sigMedium, error) {
 	if prof == nil {
 		prof = &netem.Profile{Name: "ideal"}
 	}
-	sh, err := netem.New(netem.Config{Name: signalingPoint, Profile: prof, Seed: l.topo.Seed}, netem.WithEpoch(l.start))
+	sh, err := netem.New(netem.Config{Name: signalingPoint, Profile: prof, Seed: l.topo.Seed}, l.shaperOptions()...)
 	if err != nil {
 		return nil, err
 	}

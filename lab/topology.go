@@ -34,6 +34,11 @@ type Topology struct {
 	// NATMappingLifetime is how long an idle NAT mapping lives (default
 	// 30 s, vnet's own).
 	NATMappingLifetime time.Duration
+	// LedgerEvents keeps each impairment point's first n decisions per
+	// direction in full in its ledger (Lab.Ledgers), for a scenario that
+	// checks a flow packet by packet against what its endpoint saw. 0,
+	// the default, keeps the counters and the hash only.
+	LedgerEvents int
 }
 
 // EndpointConfig is one endpoint of a topology.
@@ -166,6 +171,10 @@ func (t Topology) withDefaults() Topology {
 // WAN.
 const maxEndpoints = 200
 
+// maxLedgerEvents bounds LedgerEvents: an event is about 80 bytes, so a
+// million per direction is some 160 MB an impairment point.
+const maxLedgerEvents = 1 << 20
+
 // validate checks a topology with its defaults written out. Each error
 // names the field and what was expected.
 func (t Topology) validate() error {
@@ -271,6 +280,9 @@ func (t Topology) validate() error {
 	}
 	if t.NATMappingLifetime < 0 {
 		return bad("nat_mapping_lifetime", "must not be negative, got %v", t.NATMappingLifetime)
+	}
+	if t.LedgerEvents < 0 || t.LedgerEvents > maxLedgerEvents {
+		return bad("ledger_events", "want 0 to %d decisions per direction, got %d", maxLedgerEvents, t.LedgerEvents)
 	}
 	if t.Peer.ID != "" || t.Peer.RemoteID != "" || t.Peer.Signaling != nil || t.Peer.Net != nil {
 		return bad("peer", "ID, RemoteID, Signaling and Net are the lab's to set")
