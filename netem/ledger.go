@@ -20,6 +20,10 @@ type Ledger struct {
 	SHA256    string   `json:"sha256"`
 	Events    []Event  `json:"events,omitempty"`
 	Omitted   uint64   `json:"events_omitted,omitempty"` // events past the cap
+	// Switches holds, for each profile set (New's first, then each
+	// SetProfile), the index of the first packet decided under it:
+	// where a replay of the events begins (Replay).
+	Switches []uint64 `json:"profile_switches,omitempty"`
 }
 
 // Counters sum up a ledger.
@@ -54,6 +58,7 @@ type ledger struct {
 	counters  Counters
 	droppedBy [numDrops]uint64
 	events    []Event
+	switches  []uint64
 	eventCap  int
 	omitted   uint64
 	rec       [40]byte
@@ -133,5 +138,6 @@ func (l *ledger) snapshot(point string, dir Direction) Ledger {
 		SHA256:    hex.EncodeToString(l.hash.Sum(nil)),
 		Events:    append([]Event(nil), l.events...),
 		Omitted:   l.omitted,
+		Switches:  append([]uint64(nil), l.switches...),
 	}
 }

@@ -228,7 +228,9 @@ func (s *Shaper) SetProfile(p *Profile) error {
 	}
 	s.prof = p
 	for _, dir := range Directions {
-		s.dirs[dir].base, s.dirs[dir].phases = compiled[dir].base, compiled[dir].phases
+		d := &s.dirs[dir]
+		d.base, d.phases = compiled[dir].base, compiled[dir].phases
+		d.ledger.switches = append(d.ledger.switches, d.index)
 	}
 	return nil
 }
