@@ -136,20 +136,7 @@ func TestCutRestoreOnTimeline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		topo := twoBehind(NATFullCone, NATPortRestricted, ServerOn)
 		topo.Peer.Reconnect.Disabled = true
-		l, err := New(topo)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		a, b, err := l.Pair(ctx, "alice", "bob")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := connect(ctx, t, a, b); err != nil {
-			t.Fatal(err)
-		}
+		ctx, l, a, _ := connectedPair(t, topo)
 		q := a.Events()
 		if err := l.Cut("bob"); err != nil {
 			t.Fatal(err)
@@ -175,6 +162,27 @@ func TestCutRestoreOnTimeline(t *testing.T) {
 			t.Fatalf("timeline\n got %s\nwant %s", got, want)
 		}
 	})
+}
+
+// connectedPair builds topo, pairs alice and bob and checks that a
+// message crosses; the lab is closed when the test ends.
+func connectedPair(t *testing.T, topo Topology) (context.Context, *Lab, *peer.GoPeer, *peer.GoPeer) {
+	t.Helper()
+	l, err := New(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	a, b, err := l.Pair(ctx, "alice", "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := connect(ctx, t, a, b); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, l, a, b
 }
 
 func waitEvent(ctx context.Context, t *testing.T, q *peer.EventQueue, match func(peer.Event) bool) peer.Event {

@@ -1,10 +1,8 @@
 package lab
 
 import (
-	"context"
 	"testing"
 	"testing/synctest"
-	"time"
 )
 
 // TestLedgerEvents: with LedgerEvents a lab's ledgers list each decision,
@@ -35,20 +33,7 @@ func TestLedgerEvents(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				topo := twoBehind(NATNone, NATNone, ServerOff)
 				topo.LedgerEvents = c.cap
-				l, err := New(topo)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer l.Close()
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				defer cancel()
-				a, b, err := l.Pair(ctx, "alice", "bob")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := connect(ctx, t, a, b); err != nil {
-					t.Fatal(err)
-				}
+				_, l, _, _ := connectedPair(t, topo)
 				for _, lg := range l.Ledgers() {
 					if lg.Counters.Packets == 0 {
 						t.Fatalf("%s %s: no packets", lg.Point, lg.Direction)
