@@ -10,10 +10,11 @@ import (
 // the epoch, in order. It returns the events the fresh shaper records,
 // each with the index of the one it replays.
 //
-// When events come from a live shaper of the same name, seed and profile
-// whose random streams were untouched before the first of them (a
-// perfect link until a SetProfile, say) and none is missing (Omitted is
-// zero), the result equals them: a check, packet by packet, that a link
+// When events come from a live shaper of the same name, seed and profile,
+// begin where that profile began (Ledger.Switches) on a link that was
+// perfect until then (so that no random draw, queue or reorder count
+// carries over), and none is missing (Omitted is zero), the result
+// equals them: a check, packet by packet, that a link
 // applied the profile, where a statistical band around its rates would
 // fail some seeds with nothing wrong. The rates themselves are the
 // shaper's tests' to check, over many packets.

@@ -29,9 +29,10 @@ type linkTally struct {
 // packet by packet; a 3-sigma band around the nominal rate, which these
 // checks were, failed about one seed in ten somewhere in the suite with
 // nothing wrong (5 of 55 seeds, 2026-12-05), while the rates themselves
-// are netem's tests' to check over 100,000 packets. prof must be what
-// the lab's SetProfile was given for point, and the link perfect before
-// (its random streams untouched): true of every cell that calls this.
+// are netem's tests' to check over 100,000 packets. point must be a Go
+// endpoint, prof what the lab's SetProfile was given for it, and its link
+// perfect before (netem.Replay says why): true of every cell that calls
+// this.
 func expectApplied(l *lab.Lab, point string, prof *netem.Profile) []linkTally {
 	GinkgoHelper()
 	var out []linkTally
