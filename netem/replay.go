@@ -14,10 +14,10 @@ import (
 // begin where that profile began (Ledger.Switches) on a link that was
 // perfect until then (so that no random draw, queue or reorder count
 // carries over), and none is missing (Omitted is zero), the result
-// equals them: a check, packet by packet, that a link
-// applied the profile, where a statistical band around its rates would
-// fail some seeds with nothing wrong. The rates themselves are the
-// shaper's tests' to check, over many packets.
+// equals them: a check, packet by packet, that a link applied the
+// profile, where a statistical band around its rates would fail some
+// seeds with nothing wrong. The rates themselves are the shaper's tests'
+// to check, over many packets.
 func Replay(cfg Config, dir Direction, events []Event) ([]Event, error) {
 	if dir != Up && dir != Down {
 		return nil, fmt.Errorf("%w: want up or down, got %d", ErrBadDirection, dir)
