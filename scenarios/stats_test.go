@@ -15,12 +15,15 @@ import (
 const statSigma = 3
 
 // statChance says what a failed statistical check means. A two-sided
-// 3-sigma check fails by chance for 0.27% of seeds (one-sided: 0.13%), and
-// a go-go run makes some 26 of them, so a seed other than the default
-// fails one about once in 10 runs with no fault anywhere (README,
-// Repeatability). In virtual time the seed fixes the draws, so the same
-// seed fails the same way again; in real time (Chrome, perf, ws and sse)
-// the draws follow the order packets happen to come in, so it may not.
+// 3-sigma check fails by chance for 0.27% of seeds (one-sided: 0.13%).
+// A go-go run made some 26 of them on netem's draws, and a seed other
+// than the default failed one about once in 10 runs with no fault
+// anywhere; those are exact now (expectApplied, relAssertSentOnce; README,
+// Repeatability), and the bands left are the Chrome cases', the netem
+// family's and a one-sided floor. In virtual time the seed fixes the
+// draws, so the same seed fails the same way again; in real time
+// (Chrome, perf, ws and sse) the draws follow the order packets happen to
+// come in, so it may not.
 const statChance = "a statistical check: one seed in about %d fails a %s 3-sigma check by chance " +
 	"(in virtual time the same seed fails it again; in real time it may not); run other seeds (-netlab.seed) before suspecting a fault"
 
