@@ -38,7 +38,7 @@ var chromeHeaderExtensions = []struct {
 // one, and pion v4.2.1 rebuilds a section's codec map once per payload
 // type when it applies a remote description (codecsFromMediaDescription),
 // so the two dozen of a default video section cost a glare round a third
-// of its CPU (README, Benchmarks).
+// of its CPU (docs/measurements.md, "Where a virtual case's time goes").
 var sendableCodecs = []struct {
 	params webrtc.RTPCodecParameters
 	kind   webrtc.RTPCodecType

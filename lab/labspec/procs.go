@@ -11,7 +11,7 @@ import (
 // goroutine becomes ready while the other P sleeps. In 4 interleaved runs
 // each way of the go-go suite's virtual families, one P took their wall
 // time from 6.2-6.3 s to 5.3-5.5 s and their CPU from 7.5-7.9 s to
-// 5.4-5.6 s (README, Benchmarks), and with fewer interleavings more of
+// 5.4-5.6 s (docs/measurements.md), and with fewer interleavings more of
 // their ledger hashes repeat (57 of 233 cases in 4 runs, against 44).
 //
 // GOMAXPROCS is the process's, so concurrent virtual runs (not a Ginkgo
