@@ -112,7 +112,7 @@ func newAPI(cfg Config, o options, n *guardNet, counter *rtpCounter) (*webrtc.AP
 		}
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+	if err := registerInterceptors(m, ir); err != nil {
 		return nil, fmt.Errorf("peer: interceptors: %w", err)
 	}
 	ir.Add(counter)
