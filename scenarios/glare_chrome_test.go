@@ -120,7 +120,7 @@ var _ = Describe("glare with Chrome", Label("glare", "delayed"), func() {
 			runLab(c, glcTopo(p, g), func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
 				for round := range glcRounds {
 					gllRound(ctx, l, round, func(ctx context.Context, a, b peer.Endpoint) {
-						ga, gb := glareChannels(ctx, round, a, b)
+						ga, gb, _, _ := glareChannels(ctx, round, a, b)
 						if len(ga)+len(gb) > 0 {
 							crossed++
 						}
@@ -154,7 +154,7 @@ var _ = Describe("glare with Chrome", Label("glare", "delayed"), func() {
 			runLab(c, glcTopo(p, g), func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
 				for round := range glcRounds {
 					gllRound(ctx, l, round, func(ctx context.Context, a, b peer.Endpoint) {
-						if glcCollide(ctx, round, a, b, g, mine, theirs, want) {
+						if collided, _, _ := glcCollide(ctx, round, a, b, g, mine, theirs, want); collided {
 							collisions++
 							if want != glcWorks {
 								failed++

@@ -85,7 +85,7 @@ var _ = Describe("glare (lab)", Label("glare", "go-go", "delayed"), func() {
 			runLab(labCase{Family: "glare", Profile: preset, Timeout: gllRounds * gllRoundWait}, gllTopo(preset, g), func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
 				for round := range gllRounds {
 					gllRound(ctx, l, round, func(ctx context.Context, a, b peer.Endpoint) {
-						ga, gb := glareChannels(ctx, round, a, b)
+						ga, gb, out, in := glareChannels(ctx, round, a, b)
 						if len(ga)+len(gb) > 0 {
 							crossed++
 						}
@@ -103,9 +103,11 @@ var _ = Describe("glare (lab)", Label("glare", "go-go", "delayed"), func() {
 							Expect(b.(*peer.GoPeer).Swaps()).To(BeZero(), "round %d: the impolite side replaced its pion peer", round)
 							swaps += a.(*peer.GoPeer).Swaps()
 						}
+						gllStaysSettled(ctx, round, a, b, out, in)
 					})
 				}
 				rec.Metric("rounds", gllRounds)
+				rec.Metric("watched_s", gllWatch.Seconds())
 				rec.Metric("offers_crossed", float64(crossed))
 				rec.Metric("polite_swaps", float64(swaps))
 			})
@@ -148,9 +150,11 @@ var _ = Describe("glare (lab)", Label("glare", "go-go", "delayed"), func() {
 						if g == peer.GlareLock {
 							Expect(append(ga, gb...)).To(BeEmpty(), "round %d: offers crossed under the lock", round)
 						}
+						gllStaysSettled(ctx, round, a, b, atA, atB)
 					})
 				}
 				rec.Metric("rounds", gllRounds)
+				rec.Metric("watched_s", gllWatch.Seconds())
 				rec.Metric("offers_crossed", float64(crossed))
 			})
 			if g == peer.GlarePerfect {
@@ -167,12 +171,15 @@ var _ = Describe("glare (lab)", Label("glare", "go-go", "delayed"), func() {
 			runLab(labCase{Family: "glare", Profile: preset + ", renegotiation", Timeout: gllRounds * gllRoundWait}, gllTopo(preset, g), func(ctx context.Context, l *lab.Lab, rec *caseRecord) {
 				for round := range gllRounds {
 					gllRound(ctx, l, round, func(ctx context.Context, a, b peer.Endpoint) {
-						if glcCollide(ctx, round, a, b, g, peer.Audio, peer.Video, want) {
+						collided, out, in := glcCollide(ctx, round, a, b, g, peer.Audio, peer.Video, want)
+						if collided {
 							collisions++
 						}
+						gllStaysSettled(ctx, round, a, b, out, in)
 					})
 				}
 				rec.Metric("rounds", gllRounds)
+				rec.Metric("watched_s", gllWatch.Seconds())
 				rec.Metric("wedged", float64(collisions)) // every collision wedges a polite pion
 			})
 			if g == peer.GlarePerfect {
@@ -187,3 +194,41 @@ var _ = Describe("glare (lab)", Label("glare", "go-go", "delayed"), func() {
 		gllEntries(),
 	)
 })
+
+// gllWatch is how long each round's call is watched once its glare is
+// over: every timer that could end a call after a bad resolution runs out
+// in it (ICE's disconnected and failed, plus a keepalive's slack; the
+// heartbeat's 5 s many times over).
+const gllWatch = peer.DefaultICEDisconnected + peer.DefaultICEFailed + peer.DefaultICEKeepAlive
+
+// gllStaysSettled watches a round's call for gllWatch after its checks.
+// Nothing may happen on either side: no state change of any machine (so no
+// further negotiation, no ICE or connection change), no glare, error,
+// restart, disconnection, heartbeat timeout, channel or track. Then the
+// channel still carries a message each way. A wedged renegotiation (a
+// polite pion, GlarePerfect) must stay as it was too. This is where the
+// late failures of a resolution would show: a negotiation loop, an offer
+// sent again after its answer, the timers of the pion peer a polite side
+// replaced. It is free in virtual time; in real time it would add some 5
+// minutes to each case, so the Chrome rounds do not watch.
+func gllStaysSettled(ctx context.Context, round int, a, b peer.Endpoint, out, in peer.Channel) {
+	GinkgoHelper()
+	from := time.Now()
+	time.Sleep(gllWatch) // virtual: the settled call, watched
+	for _, ep := range []peer.Endpoint{a, b} {
+		Expect(eventsAfter(ep, from)).To(BeEmpty(), "round %d: %s, in the %v after its glare was over", round, ep.ID(), gllWatch)
+	}
+	echoOnce(ctx, out, in, "settled")
+	echoOnce(ctx, in, out, "settled, back")
+}
+
+// eventsAfter describes ep's events after from, one line each.
+func eventsAfter(ep peer.Endpoint, from time.Time) []string {
+	var out []string
+	for _, ev := range ep.EventHistory() {
+		if ev.At.After(from) {
+			out = append(out, fmt.Sprintf("+%v %s %s%s%s%s %s %v", ev.At.Sub(from), ev.Type, ev.Machine, ev.State, ev.Label, ev.Path, ev.Detail, ev.Err))
+		}
+	}
+	return out
+}

@@ -95,8 +95,8 @@ func gllRound(ctx context.Context, l *lab.Lab, round int, body func(ctx context.
 
 // glareChannels creates a channel on each side at one instant, accepts
 // both, checks each carries a message both ways and opened once per side,
-// and returns each side's glare events.
-func glareChannels(ctx context.Context, round int, a, b peer.Endpoint) (ga, gb []string) {
+// and returns each side's glare events and alice's channel, both ends.
+func glareChannels(ctx context.Context, round int, a, b peer.Endpoint) (ga, gb []string, out, in peer.Channel) {
 	GinkgoHelper()
 	var fromA, fromB peer.Channel
 	errs := gllTogether(ctx,
@@ -121,7 +121,7 @@ func glareChannels(ctx context.Context, round int, a, b peer.Endpoint) (ga, gb [
 	want := map[string]int{"from-alice": 1, "from-bob": 1}
 	Expect(opens(a)).To(Equal(want), "round %d: alice's channel opens", round)
 	Expect(opens(b)).To(Equal(want), "round %d: bob's channel opens", round)
-	return gllGlares(a), gllGlares(b)
+	return gllGlares(a), gllGlares(b), fromA, atB
 }
 
 // glcOpWait bounds an operation a failed collision leaves without an
@@ -169,13 +169,14 @@ func glcRenegotiation(p glcPair, g peer.GlareStrategy, mine, theirs peer.MediaKi
 
 // glcCollide runs one renegotiation collision on a connected pair: alice
 // adds mine, bob adds theirs, at one instant. It checks the round ended
-// as want says (when the offers crossed) and reports whether they did.
-func glcCollide(ctx context.Context, round int, a, b peer.Endpoint, g peer.GlareStrategy, mine, theirs peer.MediaKind, want glcOutcome) bool {
+// as want says (when the offers crossed) and reports whether they did,
+// with the channel the pair had opened before, both ends.
+func glcCollide(ctx context.Context, round int, a, b peer.Endpoint, g peer.GlareStrategy, mine, theirs peer.MediaKind, want glcOutcome) (collided bool, out, in peer.Channel) {
 	GinkgoHelper()
 	// The first exchange, uncontested.
 	out, err := a.CreateDataChannel(ctx, "app", peer.ChannelOptions{})
 	Expect(err).NotTo(HaveOccurred())
-	in, err := b.AcceptDataChannel(ctx, "app")
+	in, err = b.AcceptDataChannel(ctx, "app")
 	Expect(err).NotTo(HaveOccurred())
 	echoOnce(ctx, out, in, "connected")
 	Expect(append(gllGlares(a), gllGlares(b)...)).To(BeEmpty(), "round %d: glare before the collision", round)
@@ -191,7 +192,7 @@ func glcCollide(ctx context.Context, round int, a, b peer.Endpoint, g peer.Glare
 	// The offers crossed when the impolite side saw the polite side's
 	// offer while its own was out: most rounds under perfect negotiation
 	// (both leave at one instant, each message takes 0-100 ms).
-	collided := g == peer.GlarePerfect && slices.Contains(gb, "ignored the remote offer (impolite side)")
+	collided = g == peer.GlarePerfect && slices.Contains(gb, "ignored the remote offer (impolite side)")
 	noTrack := func() {
 		_, ta := firstEvent(a, peer.EventTrack, start)
 		_, tb := firstEvent(b, peer.EventTrack, start)
@@ -238,7 +239,7 @@ func glcCollide(ctx context.Context, round int, a, b peer.Endpoint, g peer.Glare
 			Expect(ga).To(ContainElement("rolled back (polite side)"), "round %d: alice (Chrome, polite)", round)
 		}
 	}
-	return collided
+	return collided, out, in
 }
 
 // glcMedia is the generated track of a kind.
