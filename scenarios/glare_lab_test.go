@@ -103,7 +103,7 @@ var _ = Describe("glare (lab)", Label("glare", "go-go", "delayed"), func() {
 							Expect(b.(*peer.GoPeer).Swaps()).To(BeZero(), "round %d: the impolite side replaced its pion peer", round)
 							swaps += a.(*peer.GoPeer).Swaps()
 						}
-						gllStaysSettled(ctx, round, a, b, out, in)
+						gllStaysSettled(ctx, l, round, a, b, out, in)
 					})
 				}
 				rec.Metric("rounds", gllRounds)
@@ -150,7 +150,7 @@ var _ = Describe("glare (lab)", Label("glare", "go-go", "delayed"), func() {
 						if g == peer.GlareLock {
 							Expect(append(ga, gb...)).To(BeEmpty(), "round %d: offers crossed under the lock", round)
 						}
-						gllStaysSettled(ctx, round, a, b, atA, atB)
+						gllStaysSettled(ctx, l, round, a, b, atA, atB)
 					})
 				}
 				rec.Metric("rounds", gllRounds)
@@ -175,7 +175,7 @@ var _ = Describe("glare (lab)", Label("glare", "go-go", "delayed"), func() {
 						if collided {
 							collisions++
 						}
-						gllStaysSettled(ctx, round, a, b, out, in)
+						gllStaysSettled(ctx, l, round, a, b, out, in)
 					})
 				}
 				rec.Metric("rounds", gllRounds)
@@ -204,29 +204,57 @@ const gllWatch = peer.DefaultICEDisconnected + peer.DefaultICEFailed + peer.Defa
 // gllStaysSettled watches a round's call for gllWatch after its checks.
 // Nothing may happen on either side: no state change of any machine (so no
 // further negotiation, no ICE or connection change), no glare, error,
-// restart, disconnection, heartbeat timeout, channel or track. Then the
+// restart, disconnection, channel or track, no heartbeat timeout on the
+// signaling path. The links' queues may drop nothing: a call of a data
+// channel and at most two tracks must not congest its own links. Then the
 // channel still carries a message each way. A wedged renegotiation (a
 // polite pion, GlarePerfect) must stay as it was too. This is where the
 // late failures of a resolution would show: a negotiation loop, an offer
 // sent again after its answer, the timers of the pion peer a polite side
-// replaced. It is free in virtual time; in real time it would add some 5
-// minutes to each case, so the Chrome rounds do not watch.
-func gllStaysSettled(ctx context.Context, round int, a, b peer.Endpoint, out, in peer.Channel) {
+// replaced, media flooding the link (it found pion's NACK storm:
+// maxNacksPerPacket in peer/gopeer_nack.go). It is free in virtual time;
+// in real time it would add some 5 minutes to each case, so the Chrome
+// rounds do not watch.
+//
+// A heartbeat timeout on the data channel may come and go: under 5% loss
+// a beat lost twice over waits out SCTP's doubled retransmission timer,
+// and the channel is silent past the 5 s timeout now and then (once in
+// the 1,200 rounds of 10 runs with seed 1, on 2026-12-06). That is the
+// heartbeat family's subject (its false positives under loss), not a
+// resolution's failure; a channel that stays dead fails the echo.
+func gllStaysSettled(ctx context.Context, l *lab.Lab, round int, a, b peer.Endpoint, out, in peer.Channel) {
 	GinkgoHelper()
 	from := time.Now()
+	q0 := queueDrops(l)
 	time.Sleep(gllWatch) // virtual: the settled call, watched
 	for _, ep := range []peer.Endpoint{a, b} {
-		Expect(eventsAfter(ep, from)).To(BeEmpty(), "round %d: %s, in the %v after its glare was over", round, ep.ID(), gllWatch)
+		Expect(eventsAfter(ep, from, dataChannelBeat)).To(BeEmpty(), "round %d: %s, in the %v after its glare was over", round, ep.ID(), gllWatch)
 	}
+	Expect(queueDrops(l)-q0).To(BeZero(), "round %d: packets the links' queues dropped in the %v after its glare was over", round, gllWatch)
 	echoOnce(ctx, out, in, "settled")
 	echoOnce(ctx, in, out, "settled, back")
 }
 
-// eventsAfter describes ep's events after from, one line each.
-func eventsAfter(ep peer.Endpoint, from time.Time) []string {
+// dataChannelBeat is a heartbeat timeout or recovery on the data channel.
+func dataChannelBeat(ev peer.Event) bool {
+	return ev.Path == "datachannel" && (ev.Type == peer.EventHeartbeatTimeout || ev.Type == peer.EventHeartbeatRecovered)
+}
+
+// queueDrops is how many packets the queues of l's links have dropped.
+func queueDrops(l *lab.Lab) uint64 {
+	var n uint64
+	for _, lg := range l.Ledgers() {
+		n += lg.Counters.DroppedBy["queue"]
+	}
+	return n
+}
+
+// eventsAfter describes ep's events after from, one line each, but those
+// that except says to leave out.
+func eventsAfter(ep peer.Endpoint, from time.Time, except func(peer.Event) bool) []string {
 	var out []string
 	for _, ev := range ep.EventHistory() {
-		if ev.At.After(from) {
+		if ev.At.After(from) && !except(ev) {
 			out = append(out, fmt.Sprintf("+%v %s %s%s%s%s %s %v", ev.At.Sub(from), ev.Type, ev.Machine, ev.State, ev.Label, ev.Path, ev.Detail, ev.Err))
 		}
 	}
