@@ -50,8 +50,9 @@ var gllStrategies = []peer.GlareStrategy{peer.GlareLock, peer.GlarePerfect}
 const gllSCTPRTOMax = 60 * time.Second
 
 // gllRoundWait bounds a round: a setup that loses DTLS flights can take
-// some 30 s under the 60 s RTO cap; a sound round takes about 5 s.
-const gllRoundWait = 90 * time.Second
+// some 30 s under the 60 s RTO cap; a sound round takes about 5 s, and a
+// go-go round then watches its call for gllWatch.
+const gllRoundWait = 90*time.Second + gllWatch
 
 // gllTopo is a pair on the WAN (no NAT, no STUN or TURN: host candidates
 // connect; glare is about signaling) with the preset on both endpoints.
