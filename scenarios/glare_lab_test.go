@@ -219,12 +219,14 @@ const gllWatch = peer.DefaultICEDisconnected + peer.DefaultICEFailed + peer.Defa
 // in real time it would add some 5 minutes to each case, so the Chrome
 // rounds do not watch.
 //
-// A heartbeat timeout on the data channel may come and go: under 5% loss
-// a beat lost twice over waits out SCTP's doubled retransmission timer,
-// and the channel is silent past the 5 s timeout now and then (once in
-// the 1,200 rounds of 10 runs with seed 1, on 2026-12-06). That is the
-// heartbeat family's subject (its false positives under loss), not a
-// resolution's failure; a channel that stays dead fails the echo.
+// A heartbeat timeout on the data channel may come and go. The channel is
+// unreliable, so a timeout takes 5 beats lost in a row (the heartbeat
+// family's model); under wifi-lossy each beat crosses two 5% links, lost
+// with p = 0.0975, and a watch of 2 x 32 beats sees such a run with
+// p ~ 6e-4 (4 seen in some 2,640 wifi-lossy rounds on 2026-12-06, where
+// that gives 1.5). Those false timeouts under loss are the heartbeat
+// family's subject, not a resolution's failure; a channel that stays dead
+// fails the echo.
 func gllStaysSettled(ctx context.Context, l *lab.Lab, round int, a, b peer.Endpoint, out, in peer.Channel) {
 	GinkgoHelper()
 	from := time.Now()
