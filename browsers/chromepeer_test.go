@@ -107,9 +107,11 @@ func startTURN(t *testing.T) string {
 	return fmt.Sprintf("turn:%s?transport=udp", pc.LocalAddr())
 }
 
+// startSignaling starts a server that requires the SSE session token, as
+// the lab's does: the page's SSE client must send it.
 func startSignaling(t *testing.T) *signaling.Server {
 	t.Helper()
-	srv, err := signaling.NewServer(signaling.ServerConfig{})
+	srv, err := signaling.NewServer(signaling.ServerConfig{RequireSessionToken: true})
 	if err != nil {
 		t.Fatal(err)
 	}

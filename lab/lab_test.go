@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/netlab/netlab/netem"
 	"github.com/netlab/netlab/peer"
+	"github.com/netlab/netlab/peer/signaling"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -387,5 +390,46 @@ func TestSignalingDropAndRestartOverWS(t *testing.T) {
 	}
 	if strings.Join(kinds, " ") != "signaling-drop server-restart" {
 		t.Fatalf("signaling entries %v (state before: %v)", kinds, before)
+	}
+}
+
+// A lab's server requires the SSE session token, whatever the topology
+// says: a POST as alice without her stream's token is refused, and her
+// own SSE client, which sends it, still reaches bob.
+func TestSignalingServerRequiresSessionToken(t *testing.T) {
+	topo := twoBehind(NATNone, NATNone, ServerOff)
+	topo.Signaling.Transport = TransportSSE
+	l, err := New(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, err := l.Client(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := l.Client(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := bob.Subscribe(signaling.Filter{From: "alice"})
+	defer sub.Close()
+	resp, err := http.Post(l.Server().URL()+"/message", "application/json", strings.NewReader(`{"from":"alice","to":"bob","type":"forged"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "X-Netlab-Session") {
+		t.Errorf("a POST as alice without her token: %s %s, want 403 naming X-Netlab-Session", resp.Status, body)
+	}
+	if err := alice.Send(ctx, "bob", "hello", nil); err != nil {
+		t.Fatalf("alice's own client: %v", err)
+	}
+	m, err := sub.Recv(ctx)
+	if err != nil || m.Type != "hello" {
+		t.Fatalf("bob got %+v, %v; want alice's hello and not the forged message", m, err)
 	}
 }

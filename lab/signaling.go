@@ -47,6 +47,9 @@ func (l *Lab) buildSignaling() (*sigMedium, error) {
 	}
 	scfg := sc.Server
 	scfg.Addr = "127.0.0.1:0"
+	// Every client of a lab's server is the lab's own (a Go SSE transport
+	// or the page), and both send the stream's session token.
+	scfg.RequireSessionToken = true
 	srv, err := startServer(scfg)
 	if err != nil {
 		return nil, fmt.Errorf("lab: signaling server: %w", err)

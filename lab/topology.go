@@ -130,7 +130,8 @@ type SignalingConfig struct {
 	// (ws and sse only; toxics in its tcp section). Nil: a perfect path,
 	// still through a netem.TCPProxy so that it can be dropped live.
 	Profile *netem.Profile
-	// Server tunes the signaling server (ws and sse); Addr is ignored.
+	// Server tunes the signaling server (ws and sse). Addr is ignored,
+	// and RequireSessionToken is always on: every client is the lab's.
 	Server signaling.ServerConfig
 }
 

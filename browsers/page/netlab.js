@@ -276,6 +276,9 @@
         signal: this.abort.signal, headers: { Accept: 'text/event-stream' }, cache: 'no-store',
       });
       if (!resp.ok || !resp.body) throw new Error(`GET /messages: ${resp.status}`);
+      // The stream's session token: every POST carries it, so that a
+      // server that requires it (the lab's) knows the POST is ours.
+      this.token = resp.headers.get('X-Netlab-Session') || '';
       // Connected once the server's listing arrives (received).
       const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
@@ -321,8 +324,10 @@
       this.received(m);
     }
     post(m) {
-      // text/plain keeps it a simple request: no CORS preflight per message.
-      return fetch(`${this.url}/message`, { method: 'POST', body: JSON.stringify(m), cache: 'no-store' })
+      // The session header makes the POST preflighted; the server's
+      // Access-Control-Max-Age lets Chrome reuse the preflight.
+      const headers = this.token ? { 'X-Netlab-Session': this.token } : {};
+      return fetch(`${this.url}/message`, { method: 'POST', body: JSON.stringify(m), headers, cache: 'no-store' })
         .then(async (r) => {
           if (!r.ok) {
             const body = await r.text().catch(() => '');

@@ -29,9 +29,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		retry    = fs.Duration("retry-after", time.Second, "on shutdown, how long clients are told to wait before reconnecting")
 		grace    = fs.Duration("shutdown-timeout", 10*time.Second, "on shutdown, how long to wait for clients to leave before cutting them")
 		allow    = fs.Bool("allow-non-loopback", false, "allow an --addr that is not loopback")
+		strict   = fs.Bool("require-session-token", false, "refuse an SSE POST without its stream's X-Netlab-Session header (the reference clients send none)")
 		verbose  = fs.Bool("verbose", false, "log every connection and refusal to stderr")
 	)
-	rest, err := parseFlagsOrHelp(fs, args, stdout, "usage: netlab serve [--addr HOST:PORT] [--version V] [--max-message-bytes N] [--ping-interval D] [--retry-after D] [--shutdown-timeout D] [--allow-non-loopback] [--verbose]")
+	rest, err := parseFlagsOrHelp(fs, args, stdout, "usage: netlab serve [--addr HOST:PORT] [--version V] [--max-message-bytes N] [--ping-interval D] [--retry-after D] [--shutdown-timeout D] [--allow-non-loopback] [--require-session-token] [--verbose]")
 	if err != nil {
 		return err
 	}
@@ -53,11 +54,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	srv, err := signaling.NewServer(signaling.ServerConfig{
-		Addr:             *addr,
-		Version:          *version,
-		MaxMessageBytes:  *maxBytes,
-		PingInterval:     *ping,
-		AllowNonLoopback: *allow,
+		Addr:                *addr,
+		Version:             *version,
+		MaxMessageBytes:     *maxBytes,
+		PingInterval:        *ping,
+		AllowNonLoopback:    *allow,
+		RequireSessionToken: *strict,
 	}, signaling.WithLogger(logger))
 	if err != nil {
 		return badUsage(err)

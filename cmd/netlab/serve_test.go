@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -56,15 +58,16 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 }
 
 // netlab serve listens on the address given, prints it, serves clients,
-// and on SIGTERM shuts down gracefully: a connected client is told to
-// retry after --retry-after, and the command exits 0.
+// refuses (with --require-session-token) an SSE POST without its
+// stream's token, and on SIGTERM shuts down gracefully: a connected
+// client is told to retry after --retry-after, and the command exits 0.
 func TestServeRunsUntilSignal(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	stdout := &lineWriter{lines: make(chan string, 16)}
 	stderr := &lockedBuffer{}
 	code := make(chan int, 1)
 	go func() {
-		code <- run([]string{"serve", "--addr", "127.0.0.1:0", "--version", "test-9", "--retry-after", "250ms", "--verbose"}, stdout, stderr)
+		code <- run([]string{"serve", "--addr", "127.0.0.1:0", "--version", "test-9", "--retry-after", "250ms", "--require-session-token", "--verbose"}, stdout, stderr)
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -97,6 +100,28 @@ func TestServeRunsUntilSignal(t *testing.T) {
 		t.Fatalf("listing %+v, %v", m, err)
 	}
 
+	// An SSE stream, then a POST as its id without the stream's token.
+	sctx, stopSSE := context.WithCancel(ctx)
+	req, _ := http.NewRequestWithContext(sctx, http.MethodGet, url+"/messages/sse-probe", nil)
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stream.StatusCode != http.StatusOK || stream.Header.Get("X-Netlab-Session") == "" {
+		t.Fatalf("GET /messages/sse-probe: %s, session %q", stream.Status, stream.Header.Get("X-Netlab-Session"))
+	}
+	resp, err := http.Post(url+"/message", "application/json", strings.NewReader(`{"from":"sse-probe","to":"probe","type":"t"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "X-Netlab-Session") {
+		t.Errorf("a POST without the token: %s %s, want 403 naming X-Netlab-Session", resp.Status, body)
+	}
+	stopSSE()
+	stream.Body.Close()
+
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -117,8 +142,8 @@ func TestServeRunsUntilSignal(t *testing.T) {
 	for len(stdout.lines) > 0 {
 		rest = append(rest, <-stdout.lines)
 	}
-	if out := strings.Join(rest, "\n"); !strings.Contains(out, "terminated: shutting down; clients retry after 250ms") || !strings.Contains(out, "1 ws + 0 sse connects") ||
-		!strings.Contains(out, "0 refused, 0 dropped for missed pongs") {
+	if out := strings.Join(rest, "\n"); !strings.Contains(out, "terminated: shutting down; clients retry after 250ms") || !strings.Contains(out, "1 ws + 1 sse connects") ||
+		!strings.Contains(out, "1 refused (forged 1), 0 dropped for missed pongs") {
 		t.Errorf("output after the signal:\n%s", out)
 	}
 	if log := stderr.String(); !strings.Contains(log, "registered") || !strings.Contains(log, "id=probe") {

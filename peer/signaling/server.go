@@ -45,6 +45,11 @@ type ServerConfig struct {
 	QueueLength int
 	// AllowNonLoopback lets Addr be any address.
 	AllowNonLoopback bool
+	// RequireSessionToken refuses an SSE POST that carries no session
+	// token (403, forged): only the holder of a stream can then post as
+	// its id. Off by default, since the reference clients send none; the
+	// lab's clients (the Go SSE transport, the page) always send it.
+	RequireSessionToken bool
 }
 
 func (c ServerConfig) withDefaults() ServerConfig {
@@ -264,6 +269,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodOptions:
 		w.Header().Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 		w.Header().Set("Access-Control-Allow-Headers", "Content-Type, "+sessionHeader)
+		// The page's POSTs carry the session header, so they are
+		// preflighted: once per page, not once per message (7200 s is
+		// Chrome's cap).
+		w.Header().Set("Access-Control-Max-Age", "7200")
 		w.WriteHeader(http.StatusNoContent)
 	case path == "/message":
 		s.servePost(w, r)

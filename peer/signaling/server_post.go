@@ -15,7 +15,8 @@ import (
 // otherwise), and when the POST carries the stream's session token
 // (X-Netlab-Session, which the lab's SSE transport always sends) it must
 // be that stream's. Reference clients send no token; for them the check
-// is only the first one. A pong must have from == to (403 otherwise).
+// is only the first one, unless RequireSessionToken refuses a POST
+// without it. A pong must have from == to (403 otherwise).
 //
 //	200 written  400 malformed / missing field  403 forged  404 no such
 //	recipient (or it left before delivery)  413 too large  503 shutting down
@@ -52,7 +53,11 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 		s.refuseHTTP(w, http.StatusForbidden, CodeForged, fmt.Sprintf("from %q: no SSE stream open under that id (GET /messages/<id> first)", m.From), 0)
 		return
 	}
-	if tok := r.Header.Get(sessionHeader); tok != "" && tok != sender.token {
+	switch tok := r.Header.Get(sessionHeader); {
+	case tok == "" && s.cfg.RequireSessionToken:
+		s.refuseHTTP(w, http.StatusForbidden, CodeForged, fmt.Sprintf("from %q: no %s header, and this server requires the session of the sender's stream (sent with the stream's response headers)", m.From, sessionHeader), 0)
+		return
+	case tok != "" && tok != sender.token:
 		s.refuseHTTP(w, http.StatusForbidden, CodeForged, fmt.Sprintf("from %q: %s is not the session of its stream", m.From, sessionHeader), 0)
 		return
 	}

@@ -14,7 +14,8 @@ import (
 // sessionHeader carries an SSE stream's session token: the server sends
 // it with the stream's response headers; a POST that names it must
 // match the stream of its from (a POST without it, as the reference
-// clients send, is only checked against the registered SSE ids).
+// clients send, is only checked against the registered SSE ids, unless
+// ServerConfig.RequireSessionToken refuses it).
 const sessionHeader = "X-Netlab-Session"
 
 // sseStream is one SSE client: its GET handler is the only writer of

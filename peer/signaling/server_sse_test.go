@@ -166,6 +166,41 @@ func TestPostStatuses(t *testing.T) {
 	}
 }
 
+// RequireSessionToken: a POST without the token is refused as forged,
+// naming the header; with the stream's token it goes through, and the Go
+// SSE transport, which always sends it, works against such a server.
+func TestPostRequiresSessionToken(t *testing.T) {
+	srv := startServer(t, ServerConfig{RequireSessionToken: true})
+	hc := httpClient(t)
+	_, token, _ := rawSSE(t, srv, "s")
+	ws := rawWS(t, srv, "w")
+	body := `{"from":"s","to":"w","type":"t"}`
+	if st, code := post(t, hc, srv, body); st != 403 || code != CodeForged {
+		t.Errorf("without a token: %d %q, want 403 %q", st, code, CodeForged)
+	}
+	if st, e := postError(t, hc, srv, body); st != 403 || !strings.Contains(e.Message, sessionHeader) {
+		t.Errorf("without a token: %d %q, want 403 naming %s", st, e.Message, sessionHeader)
+	}
+	if st, code := post(t, hc, srv, body, sessionHeader, "forged"); st != 403 || code != CodeForged {
+		t.Errorf("wrong token: %d %q, want 403 %q", st, code, CodeForged)
+	}
+	if st, code := post(t, hc, srv, body, sessionHeader, token); st != 200 {
+		t.Errorf("with the stream's token: %d %q, want 200", st, code)
+	}
+	ws.SetReadDeadline(time.Now().Add(testWait))
+	if _, b, err := ws.ReadMessage(); err != nil || string(b) != body {
+		t.Errorf("ws got %q, %v; want %s, the one POST with the token", b, err, body)
+	}
+	if got := srv.Metrics().Refused[CodeForged]; got != 3 {
+		t.Errorf("refused as forged: %d, want 3", got)
+	}
+
+	sess := dialSession(t, transportFor(t, "sse", srv.URL()), "client")
+	if err := sess.Send(waitCtx(t), msg("client", "w", "t", nil)); err != nil {
+		t.Errorf("the Go SSE transport against a server that requires the token: %v", err)
+	}
+}
+
 // The SSE reader follows the event-stream format: line ends, comments,
 // multi-line data, id and retry fields, undispatched empty events.
 func TestSSEReaderFormat(t *testing.T) {
