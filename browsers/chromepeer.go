@@ -92,8 +92,13 @@ type ChromeConfig struct {
 	Bridge      *signaling.Client
 	LockTimeout time.Duration // default 5 s
 	SettleDelay time.Duration // default 50 ms
-	Heartbeat   peer.HeartbeatConfig
-	Reconnect   peer.ReconnectConfig
+	// AnswerTimeout bounds a negotiation's wait for the remote's answer
+	// (default 30 s). An offer left without one is sent again, unchanged,
+	// by the next negotiation, or rolled back when the remote offers
+	// first under the pair lock (GlareLock).
+	AnswerTimeout time.Duration
+	Heartbeat     peer.HeartbeatConfig
+	Reconnect     peer.ReconnectConfig
 	// Version is the signaling server version the page expects; a listing
 	// with another makes it report version-mismatch and reload. Empty:
 	// the page's own (signaling.ProtocolVersion).
@@ -102,6 +107,10 @@ type ChromeConfig struct {
 	// when ctx has no earlier deadline.
 	StartTimeout time.Duration
 }
+
+// DefaultAnswerTimeout is ChromeConfig.AnswerTimeout's default, the
+// page's bound on a wait that has no caller deadline.
+const DefaultAnswerTimeout = 30 * time.Second
 
 func (c ChromeConfig) withDefaults() (ChromeConfig, error) {
 	bad := func(format string, args ...any) (ChromeConfig, error) {
@@ -123,8 +132,11 @@ func (c ChromeConfig) withDefaults() (ChromeConfig, error) {
 	if c.Signaling, err = c.Signaling.check(c.ID, c.Bridge); err != nil {
 		return bad("%v", err)
 	}
-	if c.LockTimeout < 0 || c.SettleDelay < 0 || c.StartTimeout < 0 {
-		return bad("negative duration (LockTimeout %v, SettleDelay %v, StartTimeout %v)", c.LockTimeout, c.SettleDelay, c.StartTimeout)
+	if c.LockTimeout < 0 || c.SettleDelay < 0 || c.StartTimeout < 0 || c.AnswerTimeout < 0 {
+		return bad("negative duration (LockTimeout %v, SettleDelay %v, StartTimeout %v, AnswerTimeout %v)", c.LockTimeout, c.SettleDelay, c.StartTimeout, c.AnswerTimeout)
+	}
+	if c.AnswerTimeout == 0 {
+		c.AnswerTimeout = DefaultAnswerTimeout
 	}
 	if c.LockTimeout == 0 {
 		c.LockTimeout = peer.DefaultLockTimeout
@@ -170,17 +182,18 @@ func (c ChromeConfig) startConfig() map[string]any {
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	return map[string]any{
-		"id":            c.ID,
-		"remoteId":      c.RemoteID,
-		"glare":         glare,
-		"iceServers":    servers,
-		"relayOnly":     c.RelayOnly,
-		"signaling":     map[string]any{"kind": c.Signaling.Kind, "url": c.Signaling.URL},
-		"lockTimeoutMs": ms(c.LockTimeout),
-		"settleDelayMs": ms(c.SettleDelay),
-		"heartbeat":     map[string]any{"disabled": c.Heartbeat.Disabled, "intervalMs": ms(c.Heartbeat.Interval), "timeoutMs": ms(c.Heartbeat.Timeout)},
-		"reconnect":     map[string]any{"disabled": c.Reconnect.Disabled, "graceMs": ms(c.Reconnect.DisconnectedGrace)},
-		"version":       c.Version,
+		"id":              c.ID,
+		"remoteId":        c.RemoteID,
+		"glare":           glare,
+		"iceServers":      servers,
+		"relayOnly":       c.RelayOnly,
+		"signaling":       map[string]any{"kind": c.Signaling.Kind, "url": c.Signaling.URL},
+		"lockTimeoutMs":   ms(c.LockTimeout),
+		"settleDelayMs":   ms(c.SettleDelay),
+		"answerTimeoutMs": ms(c.AnswerTimeout),
+		"heartbeat":       map[string]any{"disabled": c.Heartbeat.Disabled, "intervalMs": ms(c.Heartbeat.Interval), "timeoutMs": ms(c.Heartbeat.Timeout)},
+		"reconnect":       map[string]any{"disabled": c.Reconnect.Disabled, "graceMs": ms(c.Reconnect.DisconnectedGrace)},
+		"version":         c.Version,
 	}
 }
 

@@ -55,6 +55,7 @@ func TestChromePeer(t *testing.T) {
 	t.Run("version-mismatch", w.versionMismatch)
 	t.Run("kill-says-no-bye", w.killNoBye)
 	t.Run("close-error-kept", w.closeErrorKept)
+	t.Run("unanswered-offer", w.unansweredOffer)
 
 	// Media woke Chrome's audio service, which starts PulseAudio's client:
 	// its runtime dir must be the one in the user data dir (removed by

@@ -847,7 +847,12 @@
         if (this.closed) return;
         const pc = this.pc;
         const st = pc.signalingState;
-        if (st !== 'stable') {
+        if (st !== 'stable' && !this.perfect && !this.lock.holding && this.unanswered()) {
+          // Our offer is unanswered and we do not hold the lock, so the
+          // remote does: its offer wins over ours, which Chrome rolls
+          // back implicitly in setRemoteDescription(offer).
+          sendEvent({ type: 'glare', detail: 'rolled back our unanswered offer: the remote offered under the pair lock' });
+        } else if (st !== 'stable') {
           if (!this.perfect) {
             sendEvent({ type: 'glare', detail: 'ignored: the remote offered without holding the pair lock' });
             this.emitErr(`[negotiation] offer from ${this.remoteId} while ${st}: the remote offered without holding the pair lock; ignored`);
@@ -1003,10 +1008,12 @@
     }
 
     // offer creates, sets and sends an offer (under neg); returns
-    // {answered}, the promise of the answer.
+    // {answered, wait, resent}: the promise of the answer, its deferred,
+    // and whether this was an unanswered offer sent again.
     async offer(iceRestart) {
       const pc = this.pc;
       if (this.closed) throw fail('closed', `${this.id} closed`);
+      if (this.unanswered()) return this.resendOffer();
       if (pc.signalingState !== 'stable') throw fail('negotiation', `${this.id} cannot offer in signaling state ${pc.signalingState}`);
       if (this.hasChannels()) this.ensureHeartbeatChannel();
       this.holdCandidates();
@@ -1017,10 +1024,15 @@
         if (iceRestart) this.restartPending = false;
         const wait = deferred();
         this.offerWait = wait;
-        await this.sendDescription(pc.localDescription);
+        try {
+          await this.sendDescription(pc.localDescription);
+        } catch (e) {
+          if (this.offerWait === wait) this.offerWait = null; // unanswered: sent again next time
+          throw e;
+        }
         // Wrapped: a promise returned bare would keep the neg mutex until
         // the answer, which needs the mutex.
-        return { answered: wait.promise };
+        return { answered: wait.promise, wait, resent: false };
       } catch (e) {
         if (e instanceof NetlabError) throw e;
         throw fail('negotiation', `${this.id} offering: ${errText(e)}`);
@@ -1029,16 +1041,48 @@
       }
     }
 
+    // unanswered: an offer of ours that nothing waits an answer for (its
+    // send failed, the negotiation that made it stopped waiting, or its
+    // answer was refused), as peer/negotiate.go's unansweredLocked. The
+    // remote may have it (only its answer was lost), so it is not rolled
+    // back for a new one: it goes again, unchanged (resendOffer), unless
+    // the remote offers first under the lock (onOffer).
+    unanswered() {
+      return !this.offerWait && this.pc.signalingState === 'have-local-offer' && !!this.pc.pendingLocalDescription;
+    }
+    // resendOffer sends the unanswered offer again (under neg); it
+    // returns what offer returns.
+    async resendOffer() {
+      const wait = deferred();
+      this.offerWait = wait;
+      try {
+        await this.sendDescription(this.pc.pendingLocalDescription);
+      } catch (e) {
+        if (this.offerWait === wait) this.offerWait = null;
+        throw e instanceof NetlabError ? e : fail('negotiation', `${this.id} re-sending its unanswered offer: ${errText(e)}`);
+      }
+      this.emitErr(`[negotiation] ${this.id} re-sent the unanswered offer to ${this.remoteId} (its first send failed, or no answer came): the same offer goes again before anything new`);
+      return { answered: wait.promise, wait, resent: true };
+    }
+
     // negotiate offers under the pair lock, waits for the answer, then
     // keeps the lock settleDelayMs (the seed releases "a short delay after
-    // stable").
+    // stable"). An unanswered offer goes first; when the caller wanted an
+    // ICE restart, a fresh restart offer follows it.
     async negotiate(iceRestart) {
-      const { answered } = await this.neg.run(() => this.offer(iceRestart));
-      await withTimeout(answered, DEFAULT_WAIT, `an answer from ${this.remoteId}`).catch((e) => {
+      const r = await this.neg.run(() => this.offer(iceRestart));
+      await this.answerOf(r);
+      if (r.resent && iceRestart) await this.answerOf(await this.neg.run(() => this.offer(true)));
+      await sleep(this.cfg.settleDelayMs);
+    }
+    // answerOf waits answerTimeoutMs for the answer to the offer r; an
+    // offer left without one is unanswered from then on.
+    async answerOf(r) {
+      await withTimeout(r.answered, this.cfg.answerTimeoutMs, `an answer from ${this.remoteId}`).catch((e) => {
+        if (this.offerWait === r.wait) this.offerWait = null;
         throw e instanceof NetlabError && e.code !== 'timeout' ? e : fail('negotiation', `${this.id} got no answer from ${this.remoteId}: ${errText(e)}`);
       });
       if (this.pc.signalingState !== 'stable') throw fail('negotiation', `${this.id} is ${this.pc.signalingState} after the answer, want stable`);
-      await sleep(this.cfg.settleDelayMs);
     }
 
     // lockedOp runs create and, when needed (or always), a negotiation, as
@@ -1687,6 +1731,7 @@
     return {
       id: cfg.id, remoteId: cfg.remoteId, glare, iceServers, relayOnly: !!cfg.relayOnly,
       signaling: sig, lockTimeoutMs: cfg.lockTimeoutMs || 5000, settleDelayMs: cfg.settleDelayMs ?? 50,
+      answerTimeoutMs: cfg.answerTimeoutMs || DEFAULT_WAIT,
       heartbeat: hb, reconnect: rc, version: cfg.version || PAGE_VERSION,
     };
   }

@@ -1,0 +1,140 @@
+package browsers
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/netlab/netlab/peer"
+	"github.com/netlab/netlab/peer/signaling"
+)
+
+// dropTransport is a Transport whose sessions lose the next offer they
+// send once armed: Send returns nil, as for a message lost in transit.
+type dropTransport struct {
+	signaling.Transport
+	armed   atomic.Bool
+	dropped atomic.Int32
+}
+
+func (d *dropTransport) Dial(ctx context.Context, id string) (signaling.Session, error) {
+	s, err := d.Transport.Dial(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &dropSession{Session: s, d: d}, nil
+}
+
+type dropSession struct {
+	signaling.Session
+	d *dropTransport
+}
+
+func (s *dropSession) Send(ctx context.Context, m signaling.Message) error {
+	if m.Type == signaling.TypeOffer && s.d.armed.CompareAndSwap(true, false) {
+		s.d.dropped.Add(1)
+		return nil
+	}
+	return s.Session.Send(ctx, m)
+}
+
+// countDetail counts the events of type typ whose Detail has sub.
+func countDetail(evs []peer.Event, typ peer.EventType, sub string) int {
+	n := 0
+	for _, e := range evs {
+		if e.Type == typ && strings.Contains(e.Detail, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+// unansweredOffer: the page's offer is lost (GlareLock), so its
+// negotiation ends without an answer and the page is left in
+// have-local-offer. That used to wedge it: every later offer of its own
+// was refused ("cannot offer in signaling state have-local-offer") and
+// every remote offer ignored. Now a remote offer under the lock rolls the
+// unanswered offer back, and the page's own next negotiation sends it
+// again before anything new.
+func (w *world) unansweredOffer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	loop, err := signaling.NewLoopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { loop.Close() })
+	drop := &dropTransport{Transport: loop}
+	noRestarts := peer.ReconnectConfig{Disabled: true}
+	gp, err := peer.New(peer.Config{ID: "gopher", RemoteID: "chrome", Signaling: newClient(t, ctx, "gopher", loop), Reconnect: noRestarts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gp.Close() })
+	ch := w.chrome(t, ctx, ChromeConfig{
+		ID: "chrome", RemoteID: "gopher",
+		Signaling: SignalingConfig{Kind: SignalingBridge}, Bridge: newClient(t, ctx, "chrome", drop),
+		AnswerTimeout: 2 * time.Second, Reconnect: noRestarts,
+	})
+	cc, err := ch.CreateDataChannel(ctx, "chat", peer.ChannelOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, err := gp.AcceptDataChannel(ctx, "chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loseRestartOffer := func(round string) {
+		t.Helper()
+		drop.armed.Store(true)
+		if err := ch.Restart(ctx); err == nil || !strings.Contains(err.Error(), "no answer") {
+			t.Fatalf("%s: Chrome's restart with its offer lost: %v, want no answer", round, err)
+		}
+		st, err := ch.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.SignalingState != "have-local-offer" {
+			t.Fatalf("%s: Chrome is %s after losing its offer, want have-local-offer", round, st.SignalingState)
+		}
+	}
+
+	// 1. The remote restarts under the lock: its offer wins, ours is
+	// rolled back.
+	loseRestartOffer("remote offers next")
+	if err := gp.Restart(ctx); err != nil {
+		t.Fatalf("the Go peer's restart across Chrome's unanswered offer: %v", err)
+	}
+	if n := countDetail(ch.EventHistory(), peer.EventGlare, "rolled back our unanswered offer"); n != 1 {
+		t.Errorf("Chrome's roll-backs of its unanswered offer: %d, want 1", n)
+	}
+	if err := roundTrip(ctx, cc, gc, "after the remote's restart"); err != nil {
+		t.Fatal(err)
+	}
+
+	// 2. Chrome negotiates next: the lost offer goes again, then a fresh
+	// restart.
+	loseRestartOffer("Chrome offers next")
+	if err := ch.Restart(ctx); err != nil {
+		t.Fatalf("Chrome's restart after its unanswered offer: %v", err)
+	}
+	if n := countDetail(ch.EventHistory(), peer.EventError, "re-sent the unanswered offer"); n != 1 {
+		t.Errorf("Chrome's re-sent offers: %d, want 1", n)
+	}
+	if err := roundTrip(ctx, gc, cc, "after Chrome's restart"); err != nil {
+		t.Fatal(err)
+	}
+	if n := drop.dropped.Load(); n != 2 {
+		t.Errorf("offers lost: %d, want 2", n)
+	}
+	st, err := ch.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SignalingState != "stable" || st.ConnectionState != "connected" {
+		t.Errorf("Chrome at the end: signaling %s, connection %s; want stable, connected", st.SignalingState, st.ConnectionState)
+	}
+	checkNoPageErrors(t, ch)
+}
