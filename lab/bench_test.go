@@ -15,14 +15,16 @@ import (
 // traffic (BenchmarkIdleMinute) is the floor of the latter. README,
 // "Benchmarks", carries the figures.
 
-// BenchmarkCase is one nat-family case in virtual time: build a lab of
-// two NATed endpoints, pair them, open a channel and send one message, close.
+// BenchmarkCase is one case's setup in virtual time: build a lab of two
+// endpoints (on the WAN, as the reliability family's, or NATed, as the
+// nat family's), pair them, open a channel and send one message, close.
 func BenchmarkCase(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		a, z NAT
 		turn ServerMode
 	}{
+		{"none_x_none", NATNone, NATNone, ServerOff}, // the reliability family's pair
 		{"full-cone_x_port-restricted_stun", NATFullCone, NATPortRestricted, ServerOff},
 		{"port-restricted_x_symmetric_turn", NATPortRestricted, NATSymmetric, ServerOn},
 	} {
