@@ -339,23 +339,32 @@ func TestWrongTURNCredentialsAreCounted(t *testing.T) {
 	}
 }
 
-func TestSignalingDropAndRestartOverWS(t *testing.T) {
+// signalingClients builds a lab of two endpoints signaling over tr and
+// connects alice's and bob's clients; cleanup closes the lab.
+func signalingClients(t *testing.T, tr Transport) (context.Context, *Lab, *signaling.Client, *signaling.Client) {
+	t.Helper()
 	topo := twoBehind(NATNone, NATNone, ServerOff)
-	topo.Signaling.Transport = TransportWS
+	topo.Signaling.Transport = tr
 	l, err := New(topo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, err := l.Client(ctx, "alice")
+	t.Cleanup(cancel)
+	alice, err := l.Client(ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Client(ctx, "bob"); err != nil {
+	bob, err := l.Client(ctx, "bob")
+	if err != nil {
 		t.Fatal(err)
 	}
+	return ctx, l, alice, bob
+}
+
+func TestSignalingDropAndRestartOverWS(t *testing.T) {
+	ctx, l, c, _ := signalingClients(t, TransportWS)
 	reconnected := func(what string) {
 		t.Helper()
 		q := c.Events()
@@ -397,23 +406,7 @@ func TestSignalingDropAndRestartOverWS(t *testing.T) {
 // says: a POST as alice without her stream's token is refused, and her
 // own SSE client, which sends it, still reaches bob.
 func TestSignalingServerRequiresSessionToken(t *testing.T) {
-	topo := twoBehind(NATNone, NATNone, ServerOff)
-	topo.Signaling.Transport = TransportSSE
-	l, err := New(topo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	alice, err := l.Client(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := l.Client(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, l, alice, bob := signalingClients(t, TransportSSE)
 	sub := bob.Subscribe(signaling.Filter{From: "alice"})
 	defer sub.Close()
 	resp, err := http.Post(l.Server().URL()+"/message", "application/json", strings.NewReader(`{"from":"alice","to":"bob","type":"forged"}`))
