@@ -94,8 +94,8 @@ type ChromeConfig struct {
 	SettleDelay time.Duration // default 50 ms
 	// AnswerTimeout bounds a negotiation's wait for the remote's answer
 	// (default 30 s). An offer left without one is sent again, unchanged,
-	// by the next negotiation, or rolled back when the remote offers
-	// first under the pair lock (GlareLock).
+	// by the next negotiation (under GlarePerfect once by itself), or
+	// rolled back when the remote offers first.
 	AnswerTimeout time.Duration
 	Heartbeat     peer.HeartbeatConfig
 	Reconnect     peer.ReconnectConfig

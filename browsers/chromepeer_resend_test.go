@@ -11,11 +11,11 @@ import (
 	"github.com/netlab/netlab/peer/signaling"
 )
 
-// dropTransport is a Transport whose sessions lose the next offer they
-// send once armed: Send returns nil, as for a message lost in transit.
+// dropTransport is a Transport whose sessions lose the next armed offers
+// they send: Send returns nil, as for a message lost in transit.
 type dropTransport struct {
 	signaling.Transport
-	armed   atomic.Bool
+	armed   atomic.Int32 // offers still to lose
 	dropped atomic.Int32
 }
 
@@ -33,7 +33,7 @@ type dropSession struct {
 }
 
 func (s *dropSession) Send(ctx context.Context, m signaling.Message) error {
-	if m.Type == signaling.TypeOffer && s.d.armed.CompareAndSwap(true, false) {
+	if m.Type == signaling.TypeOffer && s.d.armed.Add(-1) >= 0 {
 		s.d.dropped.Add(1)
 		return nil
 	}
@@ -88,7 +88,7 @@ func (w *world) unansweredOffer(t *testing.T) {
 	}
 	loseRestartOffer := func(round string) {
 		t.Helper()
-		drop.armed.Store(true)
+		drop.armed.Store(1)
 		if err := ch.Restart(ctx); err == nil || !strings.Contains(err.Error(), "no answer") {
 			t.Fatalf("%s: Chrome's restart with its offer lost: %v, want no answer", round, err)
 		}
@@ -128,6 +128,94 @@ func (w *world) unansweredOffer(t *testing.T) {
 	}
 	if n := drop.dropped.Load(); n != 2 {
 		t.Errorf("offers lost: %d, want 2", n)
+	}
+	st, err := ch.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SignalingState != "stable" || st.ConnectionState != "connected" {
+		t.Errorf("Chrome at the end: signaling %s, connection %s; want stable, connected", st.SignalingState, st.ConnectionState)
+	}
+	checkNoPageErrors(t, ch)
+}
+
+// unansweredOfferPerfect: the same under perfect negotiation, with Chrome
+// the impolite side (its id is the larger), which ignores a remote offer
+// while its own is out. An offer still unanswered after AnswerTimeout is
+// sent again once; if that is lost too, a remote offer rolls it back.
+func (w *world) unansweredOfferPerfect(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	loop, err := signaling.NewLoopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { loop.Close() })
+	drop := &dropTransport{Transport: loop}
+	noRestarts := peer.ReconnectConfig{Disabled: true}
+	gp, err := peer.New(peer.Config{ID: "alpha", RemoteID: "chrome", Signaling: newClient(t, ctx, "alpha", loop), Glare: peer.GlarePerfect, Reconnect: noRestarts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gp.Close() })
+	ch := w.chrome(t, ctx, ChromeConfig{
+		ID: "chrome", RemoteID: "alpha", Glare: peer.GlarePerfect,
+		Signaling: SignalingConfig{Kind: SignalingBridge}, Bridge: newClient(t, ctx, "chrome", drop),
+		AnswerTimeout: time.Second, Reconnect: noRestarts,
+	})
+	cc, err := ch.CreateDataChannel(ctx, "chat", peer.ChannelOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, err := gp.AcceptDataChannel(ctx, "chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unanswered := func() int {
+		return countDetail(ch.EventHistory(), peer.EventError, "the offer is unanswered")
+	}
+
+	// 1. Chrome's restart offer is lost: a second later it goes again,
+	// and the restart completes.
+	drop.armed.Store(1)
+	if err := ch.Restart(ctx); err != nil {
+		t.Fatalf("Chrome's restart with its first offer lost: %v", err)
+	}
+	if n := countDetail(ch.EventHistory(), peer.EventError, "re-sent the unanswered offer"); n != 1 {
+		t.Errorf("Chrome's re-sent offers: %d, want 1", n)
+	}
+	if err := roundTrip(ctx, cc, gc, "after the re-sent restart"); err != nil {
+		t.Fatal(err)
+	}
+
+	// 2. The offer and its re-send are lost: Chrome stays in
+	// have-local-offer until the Go peer's restart offer rolls it back.
+	// Chrome's restart then completes with the Go peer's.
+	drop.armed.Store(2)
+	before := unanswered()
+	restarted := make(chan error, 1)
+	go func() { restarted <- ch.Restart(ctx) }()
+	q := ch.Events()
+	defer q.Close()
+	for unanswered() < before+2 {
+		if _, err := q.Pop(ctx); err != nil {
+			t.Fatalf("waiting for Chrome's offer and its re-send to go unanswered (%d of 2): %v", unanswered()-before, err)
+		}
+	}
+	if err := gp.Restart(ctx); err != nil {
+		t.Fatalf("the Go peer's restart across Chrome's unanswered offer: %v", err)
+	}
+	if err := <-restarted; err != nil {
+		t.Errorf("Chrome's restart, completed by the Go peer's: %v", err)
+	}
+	if n := countDetail(ch.EventHistory(), peer.EventGlare, "rolled back our unanswered offer"); n != 1 {
+		t.Errorf("Chrome's roll-backs of its unanswered offer: %d, want 1", n)
+	}
+	if err := roundTrip(ctx, gc, cc, "after the Go peer's restart"); err != nil {
+		t.Fatal(err)
+	}
+	if n := drop.dropped.Load(); n != 3 {
+		t.Errorf("offers lost: %d, want 3", n)
 	}
 	st, err := ch.Stats(ctx)
 	if err != nil {

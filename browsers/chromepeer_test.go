@@ -56,6 +56,7 @@ func TestChromePeer(t *testing.T) {
 	t.Run("kill-says-no-bye", w.killNoBye)
 	t.Run("close-error-kept", w.closeErrorKept)
 	t.Run("unanswered-offer", w.unansweredOffer)
+	t.Run("unanswered-offer-perfect", w.unansweredOfferPerfect)
 
 	// Media woke Chrome's audio service, which starts PulseAudio's client:
 	// its runtime dir must be the one in the user data dir (removed by

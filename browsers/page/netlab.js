@@ -847,11 +847,13 @@
         if (this.closed) return;
         const pc = this.pc;
         const st = pc.signalingState;
-        if (st !== 'stable' && !this.perfect && !this.lock.holding && this.unanswered()) {
-          // Our offer is unanswered and we do not hold the lock, so the
-          // remote does: its offer wins over ours, which Chrome rolls
-          // back implicitly in setRemoteDescription(offer).
-          sendEvent({ type: 'glare', detail: 'rolled back our unanswered offer: the remote offered under the pair lock' });
+        if (st !== 'stable' && this.unanswered() && (this.perfect || !this.lock.holding)) {
+          // Our offer is unanswered: it is no glare. Under the lock we do
+          // not hold it (else we would be waiting for its answer), so the
+          // remote does; under perfect negotiation even the impolite side
+          // gives a stale offer up. The remote's offer wins, and Chrome
+          // rolls ours back implicitly in setRemoteDescription(offer).
+          sendEvent({ type: 'glare', detail: 'rolled back our unanswered offer' });
         } else if (st !== 'stable') {
           if (!this.perfect) {
             sendEvent({ type: 'glare', detail: 'ignored: the remote offered without holding the pair lock' });
@@ -864,7 +866,10 @@
             return;
           }
           // Chrome rolls back implicitly in setRemoteDescription(offer).
+          // Our offer is given up, so nothing waits for its answer (nor
+          // marks it unanswered later: watchAnswer).
           sendEvent({ type: 'glare', detail: 'rolled back (polite side)' });
+          this.finishOffer(fail('negotiation', `${this.id} rolled its offer back for the remote's (polite side)`));
         }
         this.ignoreOffer = false;
         let restart = false;
@@ -1135,10 +1140,29 @@
     }
     perfectNegotiate() {
       return this.neg.run(async () => {
-        if (this.closed || this.pc.signalingState !== 'stable') return;
+        if (this.closed) return;
+        if (this.unanswered()) {
+          this.watchAnswer(await this.resendOffer());
+          return;
+        }
+        if (this.pc.signalingState !== 'stable') return;
         if (!this.needsNegotiation() && !this.negNeeded) return;
-        await this.offer(this.restartPending); // perfect negotiation waits for results, not answers
+        this.watchAnswer(await this.offer(this.restartPending)); // perfect negotiation waits for results, not answers
       });
+    }
+    // watchAnswer: perfect negotiation does not wait for an answer, so an
+    // offer still without one after answerTimeoutMs is marked unanswered
+    // here. A fresh offer is then sent again once (a re-sent one is not,
+    // so a remote that is gone gets no endless re-sends), and a remote
+    // offer rolls it back even on the impolite side (onOffer).
+    watchAnswer(r) {
+      const t = setTimeout(() => {
+        if (this.closed || this.offerWait !== r.wait || this.pc.signalingState !== 'have-local-offer') return;
+        this.offerWait = null;
+        this.emitErr(`[negotiation] ${this.id} got no answer from ${this.remoteId} within ${this.cfg.answerTimeoutMs} ms: the offer is unanswered`);
+        if (!r.resent) this.kickNegotiator();
+      }, this.cfg.answerTimeoutMs);
+      r.answered.then(() => clearTimeout(t), () => clearTimeout(t));
     }
 
     // ------------------------------------------------------------ channels
