@@ -51,6 +51,69 @@ func countDetail(evs []peer.Event, typ peer.EventType, sub string) int {
 	return n
 }
 
+// lossyCall is a call between a Go peer and a Chrome peer on one
+// loopback, Chrome's signaling through drop, with a channel open.
+type lossyCall struct {
+	ctx    context.Context
+	drop   *dropTransport
+	gp     *peer.GoPeer
+	ch     *ChromePeer
+	cc, gc peer.Channel // Chrome's and the Go peer's ends
+}
+
+// newLossyCall starts the call: glare is both sides' strategy, goID the
+// Go peer's id (the smaller id is the polite side), answer Chrome's
+// AnswerTimeout. Neither side restarts by itself.
+func (w *world) newLossyCall(t *testing.T, ctx context.Context, glare peer.GlareStrategy, goID string, answer time.Duration) *lossyCall {
+	t.Helper()
+	loop, err := signaling.NewLoopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { loop.Close() })
+	c := &lossyCall{ctx: ctx, drop: &dropTransport{Transport: loop}}
+	noRestarts := peer.ReconnectConfig{Disabled: true}
+	c.gp, err = peer.New(peer.Config{ID: goID, RemoteID: "chrome", Signaling: newClient(t, ctx, goID, loop), Glare: glare, Reconnect: noRestarts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.gp.Close() })
+	c.ch = w.chrome(t, ctx, ChromeConfig{
+		ID: "chrome", RemoteID: goID, Glare: glare,
+		Signaling: SignalingConfig{Kind: SignalingBridge}, Bridge: newClient(t, ctx, "chrome", c.drop),
+		AnswerTimeout: answer, Reconnect: noRestarts,
+	})
+	if c.cc, err = c.ch.CreateDataChannel(ctx, "chat", peer.ChannelOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if c.gc, err = c.gp.AcceptDataChannel(ctx, "chat"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// count counts Chrome's events of type typ whose Detail has sub.
+func (c *lossyCall) count(typ peer.EventType, sub string) int {
+	return countDetail(c.ch.EventHistory(), typ, sub)
+}
+
+// expectEnd checks that dropped offers were lost in all, and that the
+// call ends stable and connected with no uncaught error in the page.
+func (c *lossyCall) expectEnd(t *testing.T, dropped int32) {
+	t.Helper()
+	if n := c.drop.dropped.Load(); n != dropped {
+		t.Errorf("offers lost: %d, want %d", n, dropped)
+	}
+	st, err := c.ch.Stats(c.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SignalingState != "stable" || st.ConnectionState != "connected" {
+		t.Errorf("Chrome at the end: signaling %s, connection %s; want stable, connected", st.SignalingState, st.ConnectionState)
+	}
+	checkNoPageErrors(t, c.ch)
+}
+
 // unansweredOffer: the page's offer is lost (GlareLock), so its
 // negotiation ends without an answer and the page is left in
 // have-local-offer. That used to wedge it: every later offer of its own
@@ -61,38 +124,14 @@ func countDetail(evs []peer.Event, typ peer.EventType, sub string) int {
 func (w *world) unansweredOffer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	loop, err := signaling.NewLoopback()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { loop.Close() })
-	drop := &dropTransport{Transport: loop}
-	noRestarts := peer.ReconnectConfig{Disabled: true}
-	gp, err := peer.New(peer.Config{ID: "gopher", RemoteID: "chrome", Signaling: newClient(t, ctx, "gopher", loop), Reconnect: noRestarts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gp.Close() })
-	ch := w.chrome(t, ctx, ChromeConfig{
-		ID: "chrome", RemoteID: "gopher",
-		Signaling: SignalingConfig{Kind: SignalingBridge}, Bridge: newClient(t, ctx, "chrome", drop),
-		AnswerTimeout: 2 * time.Second, Reconnect: noRestarts,
-	})
-	cc, err := ch.CreateDataChannel(ctx, "chat", peer.ChannelOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gc, err := gp.AcceptDataChannel(ctx, "chat")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := w.newLossyCall(t, ctx, peer.GlareLock, "gopher", 2*time.Second)
 	loseRestartOffer := func(round string) {
 		t.Helper()
-		drop.armed.Store(1)
-		if err := ch.Restart(ctx); err == nil || !strings.Contains(err.Error(), "no answer") {
+		c.drop.armed.Store(1)
+		if err := c.ch.Restart(ctx); err == nil || !strings.Contains(err.Error(), "no answer") {
 			t.Fatalf("%s: Chrome's restart with its offer lost: %v, want no answer", round, err)
 		}
-		st, err := ch.Stats(ctx)
+		st, err := c.ch.Stats(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,39 +143,29 @@ func (w *world) unansweredOffer(t *testing.T) {
 	// 1. The remote restarts under the lock: its offer wins, ours is
 	// rolled back.
 	loseRestartOffer("remote offers next")
-	if err := gp.Restart(ctx); err != nil {
+	if err := c.gp.Restart(ctx); err != nil {
 		t.Fatalf("the Go peer's restart across Chrome's unanswered offer: %v", err)
 	}
-	if n := countDetail(ch.EventHistory(), peer.EventGlare, "rolled back our unanswered offer"); n != 1 {
+	if n := c.count(peer.EventGlare, "rolled back our unanswered offer"); n != 1 {
 		t.Errorf("Chrome's roll-backs of its unanswered offer: %d, want 1", n)
 	}
-	if err := roundTrip(ctx, cc, gc, "after the remote's restart"); err != nil {
+	if err := roundTrip(ctx, c.cc, c.gc, "after the remote's restart"); err != nil {
 		t.Fatal(err)
 	}
 
 	// 2. Chrome negotiates next: the lost offer goes again, then a fresh
 	// restart.
 	loseRestartOffer("Chrome offers next")
-	if err := ch.Restart(ctx); err != nil {
+	if err := c.ch.Restart(ctx); err != nil {
 		t.Fatalf("Chrome's restart after its unanswered offer: %v", err)
 	}
-	if n := countDetail(ch.EventHistory(), peer.EventError, "re-sent the unanswered offer"); n != 1 {
+	if n := c.count(peer.EventError, "re-sent the unanswered offer"); n != 1 {
 		t.Errorf("Chrome's re-sent offers: %d, want 1", n)
 	}
-	if err := roundTrip(ctx, gc, cc, "after Chrome's restart"); err != nil {
+	if err := roundTrip(ctx, c.gc, c.cc, "after Chrome's restart"); err != nil {
 		t.Fatal(err)
 	}
-	if n := drop.dropped.Load(); n != 2 {
-		t.Errorf("offers lost: %d, want 2", n)
-	}
-	st, err := ch.Stats(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.SignalingState != "stable" || st.ConnectionState != "connected" {
-		t.Errorf("Chrome at the end: signaling %s, connection %s; want stable, connected", st.SignalingState, st.ConnectionState)
-	}
-	checkNoPageErrors(t, ch)
+	c.expectEnd(t, 2)
 }
 
 // unansweredOfferPerfect: the same under perfect negotiation, with Chrome
@@ -146,83 +175,47 @@ func (w *world) unansweredOffer(t *testing.T) {
 func (w *world) unansweredOfferPerfect(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	loop, err := signaling.NewLoopback()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { loop.Close() })
-	drop := &dropTransport{Transport: loop}
-	noRestarts := peer.ReconnectConfig{Disabled: true}
-	gp, err := peer.New(peer.Config{ID: "alpha", RemoteID: "chrome", Signaling: newClient(t, ctx, "alpha", loop), Glare: peer.GlarePerfect, Reconnect: noRestarts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gp.Close() })
-	ch := w.chrome(t, ctx, ChromeConfig{
-		ID: "chrome", RemoteID: "alpha", Glare: peer.GlarePerfect,
-		Signaling: SignalingConfig{Kind: SignalingBridge}, Bridge: newClient(t, ctx, "chrome", drop),
-		AnswerTimeout: time.Second, Reconnect: noRestarts,
-	})
-	cc, err := ch.CreateDataChannel(ctx, "chat", peer.ChannelOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gc, err := gp.AcceptDataChannel(ctx, "chat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	unanswered := func() int {
-		return countDetail(ch.EventHistory(), peer.EventError, "the offer is unanswered")
-	}
+	c := w.newLossyCall(t, ctx, peer.GlarePerfect, "alpha", time.Second)
+	unanswered := func() int { return c.count(peer.EventError, "the offer is unanswered") }
 
 	// 1. Chrome's restart offer is lost: a second later it goes again,
 	// and the restart completes.
-	drop.armed.Store(1)
-	if err := ch.Restart(ctx); err != nil {
+	c.drop.armed.Store(1)
+	if err := c.ch.Restart(ctx); err != nil {
 		t.Fatalf("Chrome's restart with its first offer lost: %v", err)
 	}
-	if n := countDetail(ch.EventHistory(), peer.EventError, "re-sent the unanswered offer"); n != 1 {
+	if n := c.count(peer.EventError, "re-sent the unanswered offer"); n != 1 {
 		t.Errorf("Chrome's re-sent offers: %d, want 1", n)
 	}
-	if err := roundTrip(ctx, cc, gc, "after the re-sent restart"); err != nil {
+	if err := roundTrip(ctx, c.cc, c.gc, "after the re-sent restart"); err != nil {
 		t.Fatal(err)
 	}
 
 	// 2. The offer and its re-send are lost: Chrome stays in
 	// have-local-offer until the Go peer's restart offer rolls it back.
 	// Chrome's restart then completes with the Go peer's.
-	drop.armed.Store(2)
+	c.drop.armed.Store(2)
 	before := unanswered()
 	restarted := make(chan error, 1)
-	go func() { restarted <- ch.Restart(ctx) }()
-	q := ch.Events()
+	go func() { restarted <- c.ch.Restart(ctx) }()
+	q := c.ch.Events()
 	defer q.Close()
 	for unanswered() < before+2 {
 		if _, err := q.Pop(ctx); err != nil {
 			t.Fatalf("waiting for Chrome's offer and its re-send to go unanswered (%d of 2): %v", unanswered()-before, err)
 		}
 	}
-	if err := gp.Restart(ctx); err != nil {
+	if err := c.gp.Restart(ctx); err != nil {
 		t.Fatalf("the Go peer's restart across Chrome's unanswered offer: %v", err)
 	}
 	if err := <-restarted; err != nil {
 		t.Errorf("Chrome's restart, completed by the Go peer's: %v", err)
 	}
-	if n := countDetail(ch.EventHistory(), peer.EventGlare, "rolled back our unanswered offer"); n != 1 {
+	if n := c.count(peer.EventGlare, "rolled back our unanswered offer"); n != 1 {
 		t.Errorf("Chrome's roll-backs of its unanswered offer: %d, want 1", n)
 	}
-	if err := roundTrip(ctx, gc, cc, "after the Go peer's restart"); err != nil {
+	if err := roundTrip(ctx, c.gc, c.cc, "after the Go peer's restart"); err != nil {
 		t.Fatal(err)
 	}
-	if n := drop.dropped.Load(); n != 3 {
-		t.Errorf("offers lost: %d, want 3", n)
-	}
-	st, err := ch.Stats(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.SignalingState != "stable" || st.ConnectionState != "connected" {
-		t.Errorf("Chrome at the end: signaling %s, connection %s; want stable, connected", st.SignalingState, st.ConnectionState)
-	}
-	checkNoPageErrors(t, ch)
+	c.expectEnd(t, 3)
 }
